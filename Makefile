@@ -1,0 +1,86 @@
+# hsmgw — build, run and test. `make run` and `make test` are the two commands a user needs.
+# Everything they need (packages, SoftHSM token, PostgreSQL cluster) is set up by the
+# scripts in deploy/dev/.
+
+SHELL := /bin/bash
+CC ?= cc
+B ?= build
+SAN ?= 0
+HSMGW_PORT ?= 8080
+VAR ?= var/dev
+
+PKGS := libmicrohttpd jansson libjwt libcrypto libpq p11-kit-1
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(filter-out p11-kit-1,$(PKGS)) 2>/dev/null)
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 \
+	  -fno-strict-aliasing -pthread -Iinclude $(PKG_CFLAGS)
+LDLIBS += $(PKG_LIBS) -pthread -ldl
+ifeq ($(SAN),1)
+  CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRC := $(filter-out src/daemon/% src/cli/%,$(wildcard src/*/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(B)/src/api/openapi_blob.o
+UNIT_SRC := $(wildcard tests/unit/*.c)
+API_SRC := $(wildcard tests/api/*.c)
+
+.PHONY: all build deps run test test-unit test-api lint-openapi clean
+all build: $(B)/hsmgwd $(B)/hsmgwctl
+
+$(B)/%.o: %.c $(wildcard include/hsmgw/*.h src/*/*_internal.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The OpenAPI document is served at /openapi.json: bundled from the YAML and embedded.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(B)/openapi.json: openapi/hsmgw.yaml node_modules/.installed
+	@mkdir -p $(@D)
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true npx --no-install redocly bundle openapi/hsmgw.yaml --ext json -o $@ >/dev/null
+
+$(B)/src/api/openapi_blob.o: src/api/openapi_blob.S $(B)/openapi.json
+	@mkdir -p $(@D)
+	$(CC) -c -DOPENAPI_JSON='"$(B)/openapi.json"' -o $@ $<
+
+$(B)/libhsmgw.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+$(B)/hsmgwd: $(B)/src/daemon/main.o $(B)/libhsmgw.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/hsmgwctl: $(B)/src/cli/hsmgwctl.o $(B)/libhsmgw.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/test-unit: $(UNIT_SRC:%.c=$(B)/%.o) $(B)/libhsmgw.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check)
+
+$(B)/test-api: $(API_SRC:%.c=$(B)/%.o) $(B)/libhsmgw.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check libcurl)
+
+deps:
+	@deploy/dev/install-deps.sh
+
+# Installs what is missing, builds, prepares $(VAR) and runs the gateway in the foreground.
+run: deps
+	@$(MAKE) --no-print-directory build
+	@deploy/dev/run.sh "$(VAR)" "$(HSMGW_PORT)" "$(B)"
+
+lint-openapi: node_modules/.installed
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true npx --no-install redocly lint openapi/hsmgw.yaml
+
+# Every test: the OpenAPI lint, the unit tests, and the API tests against a real daemon,
+# PostgreSQL and SoftHSM in a temporary directory — once built normally and once under
+# AddressSanitizer + UndefinedBehaviorSanitizer.
+test: deps
+	@$(MAKE) --no-print-directory lint-openapi
+	@$(MAKE) --no-print-directory build $(B)/test-unit $(B)/test-api
+	@$(MAKE) --no-print-directory B=build-asan SAN=1 build build-asan/test-unit build-asan/test-api
+	@deploy/dev/test.sh build build-asan
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,77 @@
+/* hsmgw — configuration: one JSON file, declared as a table of keys with types, defaults
+ * and limits (src/util/config.c). Unknown or invalid keys stop the load with a message that
+ * names them. Secrets are never in the file: it names the files that hold them.
+ * The struct is filled once at start-up and read-only afterwards. */
+#ifndef HSMGW_CONFIG_H
+#define HSMGW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "hsmgw/util.h"
+
+/* JWT algorithms a tenant may allow; bit i is hg_jwt_alg_names[i]. */
+enum {
+	HG_ALG_RS256,
+	HG_ALG_RS384,
+	HG_ALG_RS512,
+	HG_ALG_ES256,
+	HG_ALG_ES384,
+	HG_ALG_ES512,
+	HG_ALG_HS256,
+	HG_ALG_HS384,
+	HG_ALG_HS512,
+	HG_ALG_COUNT
+};
+extern const char *const hg_jwt_alg_names[HG_ALG_COUNT];
+
+struct hg_tenant_cfg {
+	char *name;                 /* tenant name, also its row in the tenants table */
+	char *issuer;               /* the `iss` that selects this tenant */
+	char *audience;             /* required member of `aud` */
+	unsigned algorithms;        /* bit mask of HG_ALG_* */
+	char *key_file;             /* verification key: PEM public key, or the HMAC secret */
+	char *dev_signing_key_file; /* development only: what `hsmgwctl token` signs with */
+};
+
+struct hg_config {
+	char *listen_address;
+	unsigned listen_port;
+	unsigned http_threads;
+	unsigned http_max_body_bytes;
+	unsigned http_connection_limit;
+	unsigned http_connection_timeout_s;
+
+	char *db_conninfo;       /* the runtime role */
+	char *db_admin_conninfo; /* the schema owner, for `hsmgwctl migrate` only */
+	unsigned db_pool_size;
+	unsigned db_wait_ms;     /* how long a request waits for a pooled connection */
+
+	char *hsm_module;
+	char *hsm_token_label;
+	char *hsm_pin_file;
+	unsigned hsm_sessions;
+	unsigned hsm_wait_ms;    /* how long a request waits for a pooled session */
+	char **hsm_env;          /* NULL-terminated "NAME=value" list set before C_Initialize */
+
+	char *audit_chain_id;
+	unsigned audit_batch_max;
+	unsigned audit_commit_timeout_ms;
+
+	char *log_level;
+
+	struct hg_tenant_cfg *tenants;
+	size_t n_tenants;
+};
+
+/* Loads and checks the file. On failure returns NULL and writes a one-line reason naming the
+ * file and key into err. The result is freed with config_free. */
+struct hg_config *config_load(const char *path, char *err, size_t err_len);
+void config_free(struct hg_config *cfg);
+/* Prints the effective configuration as JSON (nothing in it is secret). */
+void config_dump(const struct hg_config *cfg, FILE *out);
+/* The tenant with this name, or NULL. */
+const struct hg_tenant_cfg *config_tenant(const struct hg_config *cfg, const char *name);
+
+#endif

@@ -1,0 +1,96 @@
+/* hsmgw — the HTTP front: libmicrohttpd with its own thread pool and epoll, a route table
+ * as data, and one dispatcher that does request ids, 404/405, body limits, authentication,
+ * scopes and the audit row for every route, so that handlers never repeat them. Handlers
+ * answer with http_reply or fail with http_fail; every error body is RFC 9457
+ * problem+json, built in one place. */
+#ifndef HSMGW_HTTP_H
+#define HSMGW_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "hsmgw/audit.h"
+#include "hsmgw/auth.h"
+#include "hsmgw/config.h"
+#include "hsmgw/error.h"
+#include "hsmgw/util.h"
+
+struct hg_request;
+typedef hg_err (*hg_handler)(struct hg_request *req);
+
+struct hg_route {
+	const char *method;
+	const char *pattern;   /* "/v1/keys/{key}/encrypt": {name} matches one path segment */
+	hg_handler handler;
+	unsigned scope;        /* HG_SCOPE(...) the caller needs; 0 for none */
+	bool authenticated;    /* needs a bearer token and writes an audit row (/v1) */
+	const char *operation; /* audit name, e.g. "crypto.encrypt" */
+	const char *query;     /* space-separated query parameters it accepts, or NULL */
+};
+
+#define HG_MAX_PARAM 128
+#define HG_MAX_DETAIL 256
+
+struct hg_request {
+	/* Set by the dispatcher; read-only for handlers. */
+	const struct hg_route *route;
+	char request_id[129];
+	bool authed;
+	struct hg_principal who;
+	char param[HG_MAX_PARAM + 1]; /* the value of the pattern's {…} segment, if any */
+	const char *body;
+	size_t body_len;
+	void *app; /* the services handlers use (api/) */
+
+	/* Set by handlers. */
+	unsigned status;
+	json_t *json;     /* response body */
+	char location[192];
+	char detail[HG_MAX_DETAIL];
+	/* What the audit row says about the key used. */
+	bool has_key;
+	hg_uuid key_id;
+	int key_version;
+	bool used_hsm;
+
+	void *conn; /* struct MHD_Connection * */
+};
+
+/* Answers with a JSON body (the request takes ownership of body). */
+void http_reply(struct hg_request *req, unsigned status, json_t *body);
+/* Records a failure with a detail message for the problem body and returns e. The detail
+ * must never contain a secret. */
+hg_err http_fail(struct hg_request *req, hg_err e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A query parameter's value, or NULL. */
+const char *http_query(const struct hg_request *req, const char *name);
+/* Builds the problem+json body for an error (new reference). */
+json_t *http_problem_json(hg_err e, const char *detail, const char *request_id);
+
+struct hg_server;
+
+struct hg_server_deps {
+	const struct hg_config *cfg;
+	const struct hg_route *routes;
+	size_t n_routes;
+	const struct hg_auth *auth;
+	struct hg_audit *audit;
+	const char *hsm_node; /* written into audit rows of requests that used the HSM */
+	void *app;
+};
+
+/* Starts listening. NULL and a reason in err on failure. */
+struct hg_server *http_start(const struct hg_server_deps *deps, char *err, size_t err_len);
+/* Stops accepting, waits for requests in flight, frees. NULL is fine. */
+void http_stop(struct hg_server *s);
+
+/* Route lookup, exposed for tests: the route for method+path. *path_matched tells whether
+ * any route has this path (405 rather than 404); param receives the {…} segment. */
+const struct hg_route *http_route_match(const struct hg_route *routes, size_t n, const char *method, const char *path,
+					bool *path_matched, char param[HG_MAX_PARAM + 1]);
+/* The methods the routes of this path accept, as an Allow header value. */
+void http_route_allow(const struct hg_route *routes, size_t n, const char *path, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,165 @@
+/* /v1/keys: create, list, read. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_internal.h"
+
+/* A timestamp field: RFC 3339, or null when unset (0). */
+static json_t *time_or_null(int64_t us)
+{
+	if (!us)
+		return json_null();
+	char t[32];
+	time_format_rfc3339(us, t);
+	return json_string(t);
+}
+
+static json_t *json_text_or_empty(const char *text)
+{
+	json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+	return j ? j : json_object();
+}
+
+/* The key object of API.md. */
+static json_t *key_json(const struct hg_key_row *k)
+{
+	char id[HG_UUID_STR_LEN + 1];
+	uuid_format(&k->id, id);
+	json_t *usage = json_array();
+	for (char **u = k->usage; *u; u++)
+		json_array_append_new(usage, json_string(*u));
+	json_t *versions = json_array();
+	for (size_t i = 0; i < k->n_versions; i++) {
+		const struct hg_version_row *v = &k->versions[i];
+		json_array_append_new(versions, json_pack("{s:i, s:s, s:o, s:o}", "version", v->version, "state",
+							  v->state, "kcv", v->kcv[0] ? json_string(v->kcv) : json_null(),
+							  "created_at", time_or_null(v->created_at_us)));
+	}
+	return json_pack("{s:s, s:s, s:s, s:i, s:o, s:s, s:i, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
+			 " s:o}",
+			 "id", id, "name", k->name, "type", k->type, "size", k->size, "usage", usage, "state", k->state,
+			 "primary_version", k->primary_version, "exportable", k->exportable, "versions", versions,
+			 "rotation_period_days",
+			 k->rotation_period_days < 0 ? json_null() : json_integer(k->rotation_period_days),
+			 "next_rotation_at", time_or_null(k->next_rotation_at_us), "expires_at",
+			 time_or_null(k->expires_at_us), "activate_at", time_or_null(k->activate_at_us), "destroy_at",
+			 time_or_null(k->destroy_at_us), "labels", json_text_or_empty(k->labels_json), "description",
+			 k->description ? json_string(k->description) : json_null(), "policy",
+			 json_text_or_empty(k->policy_json), "created_at", time_or_null(k->created_at_us),
+			 "updated_at", time_or_null(k->updated_at_us));
+}
+
+hg_err api_key_resolve(struct hg_request *req, struct hg_key_row **out)
+{
+	hg_err e = keys_resolve(&app_of(req)->keys, req->who.tenant->name, req->param, out);
+	if (e == HG_E_NOT_FOUND)
+		return http_fail(req, e, "no key %s", keys_looks_like_uuid(req->param) ? req->param : "with that name");
+	if (e == HG_OK) {
+		req->has_key = true;
+		req->key_id = (*out)->id;
+	}
+	return e;
+}
+
+struct create_in {
+	const char *name, *type, *description;
+	long size;
+	json_t *usage, *labels;
+};
+
+static const char *const key_types[] = {"AES", NULL};
+
+hg_err api_keys_create(struct hg_request *req)
+{
+	static const struct hg_field fields[] = {
+		{"name", HG_F_STRING, true, offsetof(struct create_in, name), 1, HG_MAX_NAME, NULL},
+		{"type", HG_F_STRING, true, offsetof(struct create_in, type), 1, 16, key_types},
+		{"size", HG_F_INT, false, offsetof(struct create_in, size), 1, 65536, NULL},
+		{"usage", HG_F_STRINGS, false, offsetof(struct create_in, usage), 1, HG_USE_COUNT, hg_usage_names},
+		{"labels", HG_F_LABELS, false, offsetof(struct create_in, labels), 0, 64, NULL},
+		{"description", HG_F_STRING, false, offsetof(struct create_in, description), 0, 1024, NULL},
+	};
+	struct create_in in = {.size = 256};
+	json_t *root;
+	hg_err e = api_parse(req, fields, NFIELDS(fields), &in, &root);
+	if (e != HG_OK) {
+		json_decref(root);
+		return e;
+	}
+	struct hg_key_spec spec = {.name = in.name, .type = in.type, .size = (int)in.size,
+				   .description = in.description};
+	if (in.usage) {
+		size_t i;
+		json_t *u;
+		json_array_foreach(in.usage, i, u)
+		{
+			for (unsigned b = 0; b < HG_USE_COUNT; b++)
+				if (strcmp(json_string_value(u), hg_usage_names[b]) == 0)
+					spec.usage |= 1u << b;
+		}
+	} else {
+		spec.usage = 1u << HG_USE_ENCRYPT | 1u << HG_USE_DECRYPT;
+	}
+	char *labels = in.labels ? json_dumps(in.labels, JSON_COMPACT) : NULL;
+	spec.labels_json = labels;
+	struct hg_key_row *key = NULL;
+	e = keys_create(&app_of(req)->keys, req->who.tenant->name, &spec, &key, req->detail, sizeof req->detail);
+	free(labels);
+	json_decref(root);
+	req->used_hsm = true;
+	if (e != HG_OK)
+		return e;
+	req->has_key = true;
+	req->key_id = key->id;
+	req->key_version = key->primary_version;
+	char id[HG_UUID_STR_LEN + 1];
+	uuid_format(&key->id, id);
+	snprintf(req->location, sizeof req->location, "/v1/keys/%s", id);
+	http_reply(req, 201, key_json(key));
+	key_row_free(key);
+	return HG_OK;
+}
+
+hg_err api_keys_get(struct hg_request *req)
+{
+	struct hg_key_row *key;
+	hg_err e = api_key_resolve(req, &key);
+	if (e != HG_OK)
+		return e;
+	http_reply(req, 200, key_json(key));
+	key_row_free(key);
+	return HG_OK;
+}
+
+/* The list cursor is the last row's seq, opaque to clients. */
+hg_err api_keys_list(struct hg_request *req)
+{
+	const char *ls = http_query(req, "limit"), *cs = http_query(req, "cursor");
+	char *end;
+	long limit = ls ? strtol(ls, &end, 10) : 100;
+	if (ls && (*ls == '\0' || *end != '\0' || limit < 1 || limit > 1000))
+		return http_fail(req, HG_E_INVALID, "limit must be an integer from 1 to 1000");
+	long long after = cs ? strtoll(cs, &end, 10) : 0;
+	if (cs && (*cs == '\0' || *end != '\0' || after < 0))
+		return http_fail(req, HG_E_INVALID, "cursor is not one this server gave out");
+	struct hg_key_row **rows;
+	size_t n;
+	/* One more than asked tells whether another page exists. */
+	hg_err e = store_key_list(app_of(req)->db, req->who.tenant->name, after, (unsigned)limit + 1, &rows, &n);
+	if (e != HG_OK)
+		return e;
+	json_t *items = json_array();
+	size_t shown = n > (size_t)limit ? (size_t)limit : n;
+	for (size_t i = 0; i < shown; i++)
+		json_array_append_new(items, key_json(rows[i]));
+	json_t *next = json_null();
+	if (n > shown) {
+		char c[24];
+		snprintf(c, sizeof c, "%lld", (long long)rows[shown - 1]->seq);
+		json_decref(next);
+		next = json_string(c);
+	}
+	key_rows_free(rows, n);
+	http_reply(req, 200, json_pack("{s:o, s:o}", "items", items, "next_cursor", next));
+	return HG_OK;
+}

@@ -1,0 +1,270 @@
+/* The audit writer: a queue drained by one thread that commits rows in batches (group
+ * commit) with one COPY each, and the hash chain over them.
+ *
+ * Ownership: a queued row belongs to the queue until the writer marks it done. The waiting
+ * request then frees it — unless it gave up waiting (commit timeout), in which case it marks
+ * the row abandoned and the writer frees it. Either way exactly one side frees it. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/sha.h>
+
+#include "hsmgw/audit.h"
+#include "hsmgw/store.h"
+
+struct qrow {
+	struct hg_audit_entry e;
+	struct qrow *next;
+	bool done, abandoned;
+	hg_err result;
+};
+
+struct hg_audit {
+	pthread_mutex_t mu;
+	pthread_cond_t work;  /* the writer waits here for rows */
+	pthread_cond_t doned; /* requests wait here for their rows */
+	struct qrow *head, *tail;
+	bool stopping;
+	pthread_t thread;
+
+	/* Writer-only state. */
+	char *conninfo;
+	char *chain_id;
+	unsigned batch_max;
+	unsigned commit_timeout_ms;
+	struct hg_db_conn *conn;
+	int64_t last_connect_us;
+	bool head_known;
+	int64_t seq;
+	char prev_hash[65];
+};
+
+const char *audit_outcome_name(enum hg_outcome o)
+{
+	return o == HG_OUTCOME_SUCCESS ? "success" : o == HG_OUTCOME_DENIED ? "denied" : "error";
+}
+
+static size_t put_field(char *out, size_t cap, size_t at, const char *s)
+{
+	int n = s ? snprintf(at < cap ? out + at : NULL, at < cap ? cap - at : 0, "%zu:%s,", strlen(s), s)
+		  : snprintf(at < cap ? out + at : NULL, at < cap ? cap - at : 0, "~,");
+	return at + (size_t)n;
+}
+
+size_t audit_canonical(char *out, size_t cap, const char *chain_id, int64_t seq, int64_t ts_us, const char *tenant,
+		       const char *caller, const char *request_id, const char *operation, const char *key_id,
+		       int key_version, const char *outcome, int http_status, const char *error_code,
+		       const char *hsm_node, int64_t duration_us, const char *prev_hash)
+{
+	char seq_s[24], ts_s[24], kv_s[16], st_s[16], du_s[24];
+	snprintf(seq_s, sizeof seq_s, "%lld", (long long)seq);
+	snprintf(ts_s, sizeof ts_s, "%lld", (long long)ts_us);
+	snprintf(kv_s, sizeof kv_s, "%d", key_version);
+	snprintf(st_s, sizeof st_s, "%d", http_status);
+	snprintf(du_s, sizeof du_s, "%lld", (long long)duration_us);
+	const char *f[] = {"hsmgw-audit-v1", chain_id, seq_s,	   ts_s,	 tenant,   caller,
+			   request_id,	     operation, key_id,	   key_version ? kv_s : NULL,
+			   outcome,	     st_s,	error_code, hsm_node,	 du_s,	   prev_hash};
+	size_t at = 0;
+	for (size_t i = 0; i < sizeof f / sizeof *f; i++)
+		at = put_field(out, cap, at, f[i]);
+	return at;
+}
+
+void audit_hash(const char *canonical, size_t n, char out[65])
+{
+	uint8_t d[SHA256_DIGEST_LENGTH];
+	SHA256((const uint8_t *)canonical, n, d);
+	hex_encode_lower(d, sizeof d, out);
+}
+
+/* Connects (at most every 500 ms while the database is down) and loads the chain head. */
+static hg_err writer_ready(struct hg_audit *a)
+{
+	if (!a->conn) {
+		int64_t now = time_mono_us();
+		if (a->last_connect_us && now - a->last_connect_us < 500000)
+			return HG_E_AUDIT_UNAVAILABLE;
+		a->last_connect_us = now;
+		if (!(a->conn = db_conn_open(a->conninfo)))
+			return HG_E_AUDIT_UNAVAILABLE;
+		log_info("audit: connected; chain %s", a->chain_id);
+		a->head_known = false;
+	}
+	if (!a->head_known) {
+		if (store_audit_head(a->conn, a->chain_id, &a->seq, a->prev_hash) != HG_OK)
+			return HG_E_AUDIT_UNAVAILABLE;
+		a->head_known = true;
+	}
+	return HG_OK;
+}
+
+static void tenant_or_null(const char *s, const char **out)
+{
+	*out = s[0] ? s : NULL;
+}
+
+/* Writes one batch; returns its result. */
+static hg_err write_batch(struct hg_audit *a, struct qrow **rows, size_t n)
+{
+	hg_err e = writer_ready(a);
+	if (e != HG_OK)
+		return e;
+	struct hg_audit_record *recs = calloc(n, sizeof *recs);
+	char (*kids)[HG_UUID_STR_LEN + 1] = calloc(n, sizeof *kids);
+	int64_t seq = a->seq;
+	char prev[65];
+	memcpy(prev, a->prev_hash, sizeof prev);
+	char canon[2048];
+	for (size_t i = 0; i < n; i++) {
+		const struct hg_audit_entry *en = &rows[i]->e;
+		struct hg_audit_record *r = &recs[i];
+		r->chain_id = a->chain_id;
+		r->seq = ++seq;
+		r->ts_us = en->ts_us;
+		tenant_or_null(en->tenant, &r->tenant);
+		tenant_or_null(en->caller, &r->caller);
+		r->request_id = en->request_id;
+		r->operation = en->operation;
+		if (en->has_key) {
+			uuid_format(&en->key_id, kids[i]);
+			r->key_id = kids[i];
+		}
+		r->key_version = en->key_version;
+		r->outcome = audit_outcome_name(en->outcome);
+		r->http_status = (int)en->http_status;
+		r->error_code = en->error_code;
+		r->hsm_node = en->hsm_node;
+		r->duration_us = en->duration_us;
+		memcpy(r->prev_hash, prev, sizeof prev);
+		size_t len = audit_canonical(canon, sizeof canon, r->chain_id, r->seq, r->ts_us, r->tenant, r->caller,
+					     r->request_id, r->operation, r->key_id, r->key_version, r->outcome,
+					     r->http_status, r->error_code, r->hsm_node, r->duration_us, r->prev_hash);
+		audit_hash(canon, len < sizeof canon ? len : sizeof canon - 1, r->hash);
+		memcpy(prev, r->hash, sizeof prev);
+	}
+	e = store_audit_append(a->conn, recs, n);
+	if (e == HG_OK) {
+		a->seq = seq;
+		memcpy(a->prev_hash, prev, sizeof prev);
+	} else {
+		/* The outcome is unknown (the commit may have happened): reconnect and re-read the
+		 * head, so the chain continues from what is really stored. */
+		db_conn_close(a->conn);
+		a->conn = NULL;
+		a->head_known = false;
+		log_error("audit: batch of %zu rows not committed", n);
+	}
+	free(recs);
+	free(kids);
+	return e == HG_OK ? HG_OK : HG_E_AUDIT_UNAVAILABLE;
+}
+
+static void *writer_main(void *arg)
+{
+	struct hg_audit *a = arg;
+	struct qrow **batch = calloc(a->batch_max, sizeof *batch);
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		while (!a->head && !a->stopping)
+			pthread_cond_wait(&a->work, &a->mu);
+		if (!a->head && a->stopping)
+			break;
+		size_t n = 0;
+		while (a->head && n < a->batch_max) {
+			batch[n++] = a->head;
+			a->head = a->head->next;
+		}
+		if (!a->head)
+			a->tail = NULL;
+		pthread_mutex_unlock(&a->mu);
+
+		hg_err e = write_batch(a, batch, n);
+
+		pthread_mutex_lock(&a->mu);
+		for (size_t i = 0; i < n; i++) {
+			batch[i]->result = e;
+			batch[i]->done = true;
+			if (batch[i]->abandoned)
+				free(batch[i]);
+		}
+		pthread_cond_broadcast(&a->doned);
+	}
+	pthread_mutex_unlock(&a->mu);
+	free(batch);
+	return NULL;
+}
+
+struct hg_audit *audit_start(const struct hg_config *cfg)
+{
+	struct hg_audit *a = calloc(1, sizeof *a);
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->work, NULL);
+	pthread_cond_init(&a->doned, NULL);
+	a->conninfo = strdup(cfg->db_conninfo);
+	a->chain_id = strdup(cfg->audit_chain_id);
+	a->batch_max = cfg->audit_batch_max;
+	a->commit_timeout_ms = cfg->audit_commit_timeout_ms;
+	if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
+		log_error("audit: cannot start the writer thread");
+		free(a->conninfo);
+		free(a->chain_id);
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+void audit_stop(struct hg_audit *a)
+{
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->mu);
+	a->stopping = true;
+	pthread_cond_signal(&a->work);
+	pthread_mutex_unlock(&a->mu);
+	pthread_join(a->thread, NULL);
+	db_conn_close(a->conn);
+	pthread_mutex_destroy(&a->mu);
+	pthread_cond_destroy(&a->work);
+	pthread_cond_destroy(&a->doned);
+	free(a->conninfo);
+	free(a->chain_id);
+	free(a);
+}
+
+hg_err audit_record(struct hg_audit *a, const struct hg_audit_entry *e)
+{
+	struct qrow *r = calloc(1, sizeof *r);
+	if (!r)
+		return HG_E_AUDIT_UNAVAILABLE;
+	r->e = *e;
+	struct timespec deadline;
+	time_deadline(&deadline, a->commit_timeout_ms);
+	pthread_mutex_lock(&a->mu);
+	if (a->stopping) {
+		pthread_mutex_unlock(&a->mu);
+		free(r);
+		return HG_E_AUDIT_UNAVAILABLE;
+	}
+	if (a->tail)
+		a->tail->next = r;
+	else
+		a->head = r;
+	a->tail = r;
+	pthread_cond_signal(&a->work);
+	while (!r->done) {
+		if (pthread_cond_timedwait(&a->doned, &a->mu, &deadline) != 0 && !r->done) {
+			r->abandoned = true;
+			pthread_mutex_unlock(&a->mu);
+			log_error("audit: row not committed within %u ms", a->commit_timeout_ms);
+			return HG_E_AUDIT_UNAVAILABLE;
+		}
+	}
+	hg_err res = r->result;
+	pthread_mutex_unlock(&a->mu);
+	free(r);
+	return res;
+}

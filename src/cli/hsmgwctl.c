@@ -1,0 +1,143 @@
+/* hsmgwctl: the admin tool. migrate, token (development), config check. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jwt.h>
+
+#include "hsmgw/config.h"
+#include "hsmgw/store.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: hsmgwctl [--config FILE] COMMAND\n"
+		   "  migrate [--dir DIR]                 apply the SQL migrations (as database.admin_conninfo)\n"
+		   "  token --tenant NAME [--scope S] [--sub SUB] [--ttl SECONDS]\n"
+		   "                                      print a development JWT signed with the tenant's\n"
+		   "                                      dev_signing_key_file\n"
+		   "  config check                        validate the configuration and print it\n"
+		   "The configuration defaults to $HSMGW_CONFIG, else var/dev/hsmgw.json.\n");
+}
+
+static int cmd_migrate(const struct hg_config *cfg, int argc, char **argv)
+{
+	static const struct option opts[] = {{"dir", required_argument, NULL, 'd'}, {NULL, 0, NULL, 0}};
+	const char *dir = "migrations";
+	int o;
+	while ((o = getopt_long(argc, argv, "d:", opts, NULL)) != -1) {
+		if (o != 'd') {
+			usage(stderr);
+			return 2;
+		}
+		dir = optarg;
+	}
+	if (!cfg->db_admin_conninfo) {
+		fprintf(stderr, "hsmgwctl: database.admin_conninfo is not set\n");
+		return 1;
+	}
+	return store_migrate(cfg->db_admin_conninfo, dir, stdout);
+}
+
+static int cmd_token(const struct hg_config *cfg, int argc, char **argv)
+{
+	static const struct option opts[] = {{"tenant", required_argument, NULL, 't'},
+					     {"scope", required_argument, NULL, 's'},
+					     {"sub", required_argument, NULL, 'u'},
+					     {"ttl", required_argument, NULL, 'l'},
+					     {NULL, 0, NULL, 0}};
+	const char *tenant = NULL, *scope = "", *sub = "dev";
+	long ttl = 3600;
+	int o;
+	while ((o = getopt_long(argc, argv, "t:s:u:l:", opts, NULL)) != -1) {
+		switch (o) {
+		case 't': tenant = optarg; break;
+		case 's': scope = optarg; break;
+		case 'u': sub = optarg; break;
+		case 'l': ttl = strtol(optarg, NULL, 10); break;
+		default: usage(stderr); return 2;
+		}
+	}
+	const struct hg_tenant_cfg *t = tenant ? config_tenant(cfg, tenant) : NULL;
+	if (!t) {
+		fprintf(stderr, "hsmgwctl: --tenant must name a configured tenant\n");
+		return 2;
+	}
+	if (!t->dev_signing_key_file) {
+		fprintf(stderr, "hsmgwctl: tenant %s has no dev_signing_key_file\n", t->name);
+		return 1;
+	}
+	size_t klen;
+	char *key = file_read_all(t->dev_signing_key_file, 64 * 1024, &klen);
+	if (!key) {
+		fprintf(stderr, "hsmgwctl: cannot read %s\n", t->dev_signing_key_file);
+		return 1;
+	}
+	/* The tenant's first allowed algorithm signs. */
+	unsigned a = 0;
+	while (a < HG_ALG_COUNT && !(t->algorithms & 1u << a))
+		a++;
+	jwt_t *jwt = NULL;
+	char *tok = NULL;
+	time_t now = time(NULL);
+	if (jwt_new(&jwt) == 0 && jwt_add_grant(jwt, "iss", t->issuer) == 0 && jwt_add_grant(jwt, "sub", sub) == 0 &&
+	    jwt_add_grant(jwt, "aud", t->audience) == 0 && jwt_add_grant(jwt, "scope", scope) == 0 &&
+	    jwt_add_grant_int(jwt, "iat", now) == 0 && jwt_add_grant_int(jwt, "exp", now + ttl) == 0 &&
+	    jwt_set_alg(jwt, jwt_str_alg(hg_jwt_alg_names[a]), (unsigned char *)key, (int)klen) == 0)
+		tok = jwt_encode_str(jwt);
+	hg_free_secret(key, klen + 1);
+	jwt_free(jwt);
+	if (!tok) {
+		fprintf(stderr, "hsmgwctl: cannot sign the token\n");
+		return 1;
+	}
+	printf("%s\n", tok);
+	free(tok);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
+	const char *path = getenv("HSMGW_CONFIG") ? getenv("HSMGW_CONFIG") : "var/dev/hsmgw.json";
+	int o;
+	while ((o = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+		if (o == 'c') {
+			path = optarg;
+		} else {
+			usage(o == 'h' ? stdout : stderr);
+			return o == 'h' ? 0 : 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[optind];
+	char err[512];
+	struct hg_config *cfg = config_load(path, err, sizeof err);
+	if (!cfg) {
+		fprintf(stderr, "hsmgwctl: %s\n", err);
+		return 1;
+	}
+	int sub_argc = argc - optind;
+	char **sub_argv = argv + optind;
+	optind = 1;
+	int rc;
+	if (strcmp(cmd, "migrate") == 0) {
+		rc = cmd_migrate(cfg, sub_argc, sub_argv);
+	} else if (strcmp(cmd, "token") == 0) {
+		rc = cmd_token(cfg, sub_argc, sub_argv);
+	} else if (strcmp(cmd, "config") == 0 && sub_argc == 2 && strcmp(sub_argv[1], "check") == 0) {
+		config_dump(cfg, stdout);
+		fprintf(stderr, "hsmgwctl: %s is valid\n", path);
+		rc = 0;
+	} else {
+		usage(stderr);
+		rc = 2;
+	}
+	config_free(cfg);
+	return rc;
+}

@@ -1,0 +1,95 @@
+/* hsmgwd: loads the configuration, opens the HSM, the database pool and the audit writer,
+ * and serves until SIGINT or SIGTERM. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#include "hsmgw/api.h"
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: hsmgwd --config FILE\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
+	const char *config_path = NULL;
+	int o;
+	while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		if (o == 'c') {
+			config_path = optarg;
+		} else {
+			usage();
+			return o == 'h' ? 0 : 2;
+		}
+	}
+	if (!config_path || optind != argc) {
+		usage();
+		return 2;
+	}
+	/* Key handles, PINs and plaintexts live in this process: no core dumps. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+	char err[512];
+	struct hg_config *cfg = config_load(config_path, err, sizeof err);
+	if (!cfg) {
+		fprintf(stderr, "hsmgwd: %s\n", err);
+		return 1;
+	}
+	hg_log_level lvl = HG_LOG_INFO;
+	(void)log_level_parse(cfg->log_level, &lvl);
+	log_set_level(lvl);
+
+	/* Signals are taken by sigwait in this thread only; every thread started below
+	 * inherits the mask. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	int rc = 1;
+	struct hg_app app = {.cfg = cfg};
+	struct hg_auth *auth = NULL;
+	struct hg_audit *audit = NULL;
+	struct hg_server *srv = NULL;
+	if (!(auth = auth_new(cfg, err, sizeof err)) || !(app.p11 = p11_open(cfg, err, sizeof err))) {
+		log_error("start: %s", err);
+		goto out;
+	}
+	app.db = db_open(cfg->db_conninfo, cfg->db_pool_size, cfg->db_wait_ms);
+	app.keys = (struct hg_keys){.db = app.db, .p11 = app.p11};
+	if (!(app.openapi = api_openapi_document())) {
+		log_error("start: the embedded OpenAPI document does not parse");
+		goto out;
+	}
+	if (!(audit = audit_start(cfg)))
+		goto out;
+	struct hg_server_deps deps = {.cfg = cfg, .routes = api_routes, .n_routes = api_n_routes, .auth = auth,
+				      .audit = audit, .hsm_node = p11_info(app.p11)->node, .app = &app};
+	if (!(srv = http_start(&deps, err, sizeof err))) {
+		log_error("start: %s", err);
+		goto out;
+	}
+	log_info("hsmgwd listening on http://%s:%u (%u threads, %zu tenants)", cfg->listen_address, cfg->listen_port,
+		 cfg->http_threads, cfg->n_tenants);
+	int sig = 0;
+	sigwait(&sigs, &sig);
+	log_info("hsmgwd: %s received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	rc = 0;
+out:
+	http_stop(srv); /* waits for requests in flight */
+	audit_stop(audit);
+	p11_close(app.p11);
+	db_close(app.db);
+	json_decref(app.openapi);
+	auth_free(auth);
+	config_free(cfg);
+	return rc;
+}

@@ -1,0 +1,339 @@
+/* The libmicrohttpd daemon and the one dispatcher every request goes through.
+ *
+ * libmicrohttpd calls the access handler several times per request: first with the headers
+ * (we allocate the request state, pick the route, authenticate, and can refuse at once
+ * without reading the body), then with chunks of the body (accumulated up to the limit),
+ * then once more with no data (we run the handler, write the audit row, answer). The state
+ * is freed, and the body wiped, in the completion callback. */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "hsmgw/http.h"
+
+struct hg_server {
+	struct MHD_Daemon *d;
+	struct hg_server_deps deps;
+};
+
+/* Per-request state: the public part handlers see, and the dispatcher's own. */
+struct reqstate {
+	struct hg_request r;
+	char *body;
+	size_t body_cap;
+	int64_t t0;
+	bool answered; /* a response has been queued */
+	bool too_large;
+};
+
+void http_reply(struct hg_request *req, unsigned status, json_t *body)
+{
+	json_decref(req->json);
+	req->status = status;
+	req->json = body;
+}
+
+hg_err http_fail(struct hg_request *req, hg_err e, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(req->detail, sizeof req->detail, fmt, ap);
+	va_end(ap);
+	return e;
+}
+
+const char *http_query(const struct hg_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+json_t *http_problem_json(hg_err e, const char *detail, const char *request_id)
+{
+	char type[64];
+	snprintf(type, sizeof type, "urn:hsmgw:problem:%s", hg_err_code(e));
+	return json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}", "type", type, "title", hg_err_title(e), "status",
+			 (int)hg_err_status(e), "detail", detail && *detail ? detail : hg_err_title(e), "code",
+			 hg_err_code(e), "request_id", request_id);
+}
+
+/* X-Request-Id: the client's if it is 1–128 printable ASCII characters, else a new UUID. */
+static void set_request_id(struct hg_request *r, const char *given)
+{
+	size_t n = given ? strlen(given) : 0;
+	bool ok = n > 0 && n <= 128;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = given[i] >= 0x20 && given[i] <= 0x7e;
+	if (ok) {
+		memcpy(r->request_id, given, n + 1);
+		return;
+	}
+	hg_uuid u;
+	if (uuid_v4(&u) != 0)
+		memset(&u, 0, sizeof u);
+	uuid_format(&u, r->request_id);
+}
+
+static enum hg_outcome outcome_of(unsigned status)
+{
+	if (status < 400)
+		return HG_OUTCOME_SUCCESS;
+	if (status == 401 || status == 403 || status == 429)
+		return HG_OUTCOME_DENIED;
+	return HG_OUTCOME_ERROR;
+}
+
+/* Writes the request's audit row; a 2xx whose row is not committed becomes 503. */
+static void audit_request(struct hg_server *s, struct reqstate *st, hg_err *err)
+{
+	struct hg_request *r = &st->r;
+	struct hg_audit_entry e = {0};
+	e.ts_us = time_now_us();
+	if (r->authed) {
+		snprintf(e.tenant, sizeof e.tenant, "%s", r->who.tenant->name);
+		snprintf(e.caller, sizeof e.caller, "%s", r->who.sub);
+	}
+	memcpy(e.request_id, r->request_id, sizeof e.request_id);
+	e.operation = r->route ? r->route->operation : "unmatched";
+	e.has_key = r->has_key;
+	e.key_id = r->key_id;
+	e.key_version = r->key_version;
+	e.http_status = *err == HG_OK ? r->status : hg_err_status(*err);
+	e.outcome = outcome_of(e.http_status);
+	e.error_code = *err == HG_OK ? NULL : hg_err_code(*err);
+	e.hsm_node = r->used_hsm ? s->deps.hsm_node : NULL;
+	e.duration_us = time_mono_us() - st->t0;
+	if (audit_record(s->deps.audit, &e) != HG_OK && *err == HG_OK) {
+		*err = http_fail(r, HG_E_AUDIT_UNAVAILABLE, "the audit trail cannot be written; nothing was done");
+		json_decref(r->json);
+		r->json = NULL;
+	}
+}
+
+static void log_request(const struct reqstate *st, const char *method, const char *url, hg_err err, unsigned status)
+{
+	const struct hg_request *r = &st->r;
+	hg_log_level lvl = status >= 500 ? HG_LOG_ERROR : status >= 400 ? HG_LOG_INFO : HG_LOG_DEBUG;
+	log_msg(lvl, r->request_id, r->authed ? r->who.tenant->name : NULL, r->authed ? r->who.sub : NULL,
+		"%s %s -> %u%s%s%s%s (%lld us)", method, url, status, err ? " " : "", err ? hg_err_code(err) : "",
+		err ? ": " : "", err ? r->detail : "", (long long)(time_mono_us() - st->t0));
+}
+
+/* Audits (for /v1) and queues the response, an error or the handler's JSON. */
+static enum MHD_Result answer(struct hg_server *s, struct MHD_Connection *c, struct reqstate *st, hg_err err,
+			      const char *method, const char *url)
+{
+	struct hg_request *r = &st->r;
+	if (err == HG_OK && !r->json) /* a handler that built no body (json_pack failed) */
+		err = http_fail(r, HG_E_INTERNAL, "the response could not be built");
+	if (r->route ? r->route->authenticated : strncmp(url, "/v1/", 4) == 0 || strcmp(url, "/v1") == 0)
+		audit_request(s, st, &err);
+	json_t *body = err == HG_OK ? r->json : http_problem_json(err, r->detail, r->request_id);
+	unsigned status = err == HG_OK ? r->status : hg_err_status(err);
+	char *text = body ? json_dumps(body, JSON_COMPACT) : strdup("");
+	if (body != r->json)
+		json_decref(body);
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				err == HG_OK ? "application/json" : "application/problem+json");
+	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (err == HG_OK && r->location[0])
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
+	if (err == HG_E_METHOD) {
+		char allow[128];
+		http_route_allow(s->deps.routes, s->deps.n_routes, url, allow, sizeof allow);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+	}
+	if (status == 503)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	enum MHD_Result ret = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	st->answered = true;
+	log_request(st, method, url, err, status);
+	return ret;
+}
+
+/* Everything decided from the headers alone: route, authentication, scope, declared size. */
+static hg_err on_headers(struct hg_server *s, struct MHD_Connection *c, struct reqstate *st, const char *method,
+			 const char *url)
+{
+	struct hg_request *r = &st->r;
+	bool path_matched;
+	r->route = http_route_match(s->deps.routes, s->deps.n_routes, method, url, &path_matched, r->param);
+	bool v1 = r->route ? r->route->authenticated : strncmp(url, "/v1/", 4) == 0 || strcmp(url, "/v1") == 0;
+	if (v1) {
+		/* Under /v1 an unauthenticated caller learns nothing, not even which routes exist. */
+		const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+		hg_err e = auth_verify(s->deps.auth, authz, &r->who, r->detail, sizeof r->detail);
+		if (e != HG_OK)
+			return e;
+		r->authed = true;
+	}
+	if (!r->route)
+		return path_matched ? http_fail(r, HG_E_METHOD, "%s is not allowed on %s", method, url)
+				    : http_fail(r, HG_E_NOT_FOUND, "no route %s", url);
+	if (r->route->scope && !(r->who.scopes & r->route->scope))
+		return http_fail(r, HG_E_FORBIDDEN, "the token lacks scope %s", auth_scope_name(r->route->scope));
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl && strtoull(cl, NULL, 10) > s->deps.cfg->http_max_body_bytes)
+		return http_fail(r, HG_E_TOO_LARGE, "request bodies are limited to %u bytes",
+				 s->deps.cfg->http_max_body_bytes);
+	return HG_OK;
+}
+
+static enum MHD_Result check_query_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	(void)value;
+	struct hg_request *r = cls;
+	const char *allowed = r->route->query;
+	size_t n = strlen(key);
+	for (const char *p = allowed; p && *p;) {
+		size_t w = strcspn(p, " ");
+		if (w == n && strncmp(p, key, n) == 0)
+			return MHD_YES;
+		p += w + (p[w] == ' ');
+	}
+	http_fail(r, HG_E_INVALID, "unknown query parameter %.64s", key);
+	return MHD_NO;
+}
+
+/* Body-level checks, then the handler. */
+static hg_err on_complete(struct reqstate *st, struct MHD_Connection *c)
+{
+	struct hg_request *r = &st->r;
+	int nargs = MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, NULL, NULL);
+	if (nargs > 0 && MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, check_query_arg, r) != nargs)
+		return HG_E_INVALID;
+	const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (st->r.body_len > 0 && ct && strncasecmp(ct, "application/json", 16) != 0)
+		return http_fail(r, HG_E_INVALID, "request bodies must be application/json");
+	r->status = 200;
+	return r->route->handler(r);
+}
+
+static bool body_append(struct reqstate *st, const char *data, size_t n, size_t max)
+{
+	if (st->r.body_len + n > max)
+		return false;
+	if (st->r.body_len + n + 1 > st->body_cap) {
+		size_t cap = st->body_cap ? st->body_cap : 4096;
+		while (cap < st->r.body_len + n + 1)
+			cap *= 2;
+		if (cap > max + 1)
+			cap = max + 1;
+		/* Not realloc: the old buffer may hold a secret and must be wiped. */
+		char *nb = malloc(cap);
+		if (!nb)
+			return false;
+		if (st->body)
+			memcpy(nb, st->body, st->r.body_len);
+		hg_free_secret(st->body, st->body_cap);
+		st->body = nb;
+		st->body_cap = cap;
+	}
+	memcpy(st->body + st->r.body_len, data, n);
+	st->r.body_len += n;
+	st->body[st->r.body_len] = '\0';
+	st->r.body = st->body;
+	return true;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+				 const char *version, const char *upload_data, size_t *upload_data_size,
+				 void **con_cls)
+{
+	(void)version;
+	struct hg_server *s = cls;
+	struct reqstate *st = *con_cls;
+	if (!st) {
+		st = calloc(1, sizeof *st);
+		if (!st)
+			return MHD_NO;
+		*con_cls = st;
+		st->t0 = time_mono_us();
+		st->r.conn = c;
+		st->r.app = s->deps.app;
+		set_request_id(&st->r, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id"));
+		hg_err e = on_headers(s, c, st, method, url);
+		if (e != HG_OK)
+			return answer(s, c, st, e, method, url);
+		return MHD_YES;
+	}
+	if (st->answered) { /* refused early: discard whatever body still arrives */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		size_t n = *upload_data_size;
+		*upload_data_size = 0;
+		if (!body_append(st, upload_data, n, s->deps.cfg->http_max_body_bytes)) {
+			hg_err e = http_fail(&st->r, HG_E_TOO_LARGE, "request bodies are limited to %u bytes",
+					     s->deps.cfg->http_max_body_bytes);
+			return answer(s, c, st, e, method, url);
+		}
+		return MHD_YES;
+	}
+	return answer(s, c, st, on_complete(st, c), method, url);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)c;
+	(void)toe;
+	struct reqstate *st = *con_cls;
+	if (!st)
+		return;
+	json_decref(st->r.json);
+	hg_free_secret(st->body, st->body_cap);
+	free(st);
+	*con_cls = NULL;
+}
+
+static void on_mhd_error(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char msg[512];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	log_warn("http: %s", msg);
+}
+
+struct hg_server *http_start(const struct hg_server_deps *deps, char *err, size_t len)
+{
+	struct sockaddr_in sa = {0};
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)deps->cfg->listen_port);
+	if (inet_pton(AF_INET, deps->cfg->listen_address, &sa.sin_addr) != 1) {
+		snprintf(err, len, "listen.address %s is not an IPv4 address", deps->cfg->listen_address);
+		return NULL;
+	}
+	struct hg_server *s = calloc(1, sizeof *s);
+	s->deps = *deps;
+	s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+				on_access, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s, MHD_OPTION_SOCK_ADDR,
+				(struct sockaddr *)&sa,
+				MHD_OPTION_THREAD_POOL_SIZE, deps->cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
+				deps->cfg->http_connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
+				deps->cfg->http_connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+				(size_t)64 * 1024, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+	if (!s->d) {
+		snprintf(err, len, "cannot listen on %s:%u", deps->cfg->listen_address, deps->cfg->listen_port);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void http_stop(struct hg_server *s)
+{
+	if (!s)
+		return;
+	MHD_stop_daemon(s->d);
+	free(s);
+}

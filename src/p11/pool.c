@@ -1,0 +1,107 @@
+/* The session pool. Sessions are opened and logged in once at start; one function moves a
+ * session between states (sess_set), so a session that failed mid-operation is never lent
+ * again: it is closed and replaced by a fresh one, after a fresh login if the token lost it. */
+#include <stdlib.h>
+#include <time.h>
+
+#include "p11_internal.h"
+
+static CK_RV open_session(struct hg_p11 *p, CK_SESSION_HANDLE *h)
+{
+	CK_RV rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, h);
+	if (rv != CKR_OK)
+		return rv;
+	/* Login is per application and token: the first session's login covers all of them. */
+	rv = p->f->C_Login(*h, CKU_USER, (CK_UTF8CHAR_PTR)p->pin, p->pin_len);
+	if (rv == CKR_USER_ALREADY_LOGGED_IN)
+		rv = CKR_OK;
+	if (rv != CKR_OK)
+		p->f->C_CloseSession(*h);
+	return rv;
+}
+
+/* The one place a session changes state. Called with p->mu held. */
+static void sess_set(struct hg_p11 *p, struct p11_sess *s, enum sess_state to)
+{
+	if (to == SESS_IDLE)
+		p->idle[p->n_idle++] = s;
+	s->state = to;
+}
+
+hg_err pool_open(struct hg_p11 *p, size_t n, unsigned wait_ms)
+{
+	p->sess = calloc(n, sizeof *p->sess);
+	p->idle = calloc(n, sizeof *p->idle);
+	p->wait_ms = wait_ms;
+	for (size_t i = 0; i < n; i++) {
+		CK_RV rv = open_session(p, &p->sess[i].h);
+		if (rv != CKR_OK) {
+			log_error("hsm: C_OpenSession/C_Login failed: CKR 0x%08lx", (unsigned long)rv);
+			return p11_rv_err(rv) == HG_OK ? HG_E_INTERNAL : p11_rv_err(rv);
+		}
+		p->n_sess++;
+		sess_set(p, &p->sess[i], SESS_IDLE);
+	}
+	return HG_OK;
+}
+
+void pool_close(struct hg_p11 *p)
+{
+	if (p->n_sess > 0)
+		p->f->C_Logout(p->sess[0].h);
+	for (size_t i = 0; i < p->n_sess; i++)
+		if (p->sess[i].state != SESS_BROKEN)
+			p->f->C_CloseSession(p->sess[i].h);
+	free(p->sess);
+	free(p->idle);
+	p->sess = NULL;
+	p->idle = NULL;
+	p->n_sess = p->n_idle = 0;
+}
+
+hg_err sess_borrow(struct hg_p11 *p, struct p11_sess **out)
+{
+	struct timespec deadline;
+	time_deadline(&deadline, p->wait_ms);
+	pthread_mutex_lock(&p->mu);
+	while (p->n_idle == 0) {
+		if (pthread_cond_timedwait(&p->cv, &p->mu, &deadline) != 0) {
+			pthread_mutex_unlock(&p->mu);
+			log_warn("hsm: no free session within %u ms", p->wait_ms);
+			return HG_E_HSM_UNAVAILABLE;
+		}
+	}
+	struct p11_sess *s = p->idle[--p->n_idle];
+	sess_set(p, s, SESS_LENT);
+	pthread_mutex_unlock(&p->mu);
+	*out = s;
+	return HG_OK;
+}
+
+void sess_return(struct hg_p11 *p, struct p11_sess *s, CK_RV rv)
+{
+	if (p11_rv_breaks_session(rv)) {
+		pthread_mutex_lock(&p->mu);
+		sess_set(p, s, SESS_BROKEN);
+		pthread_mutex_unlock(&p->mu);
+		log_warn("hsm: session failed (CKR 0x%08lx); replacing it", (unsigned long)rv);
+		p->f->C_CloseSession(s->h);
+		CK_RV orv = open_session(p, &s->h);
+		if (orv != CKR_OK) {
+			/* It goes back with an invalid handle: the next call on it fails at once with
+			 * CKR_SESSION_HANDLE_INVALID and brings it back here for another reopen, so
+			 * the pool heals by itself when the token answers again. */
+			log_error("hsm: cannot reopen session: CKR 0x%08lx", (unsigned long)orv);
+			pthread_mutex_lock(&p->mu);
+			s->h = CK_INVALID_HANDLE;
+			sess_set(p, s, SESS_IDLE);
+			pthread_cond_signal(&p->cv);
+			pthread_mutex_unlock(&p->mu);
+			return;
+		}
+	}
+	pthread_mutex_lock(&p->mu);
+	sess_set(p, s, SESS_IDLE);
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}

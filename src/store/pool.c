@@ -1,0 +1,167 @@
+/* The PostgreSQL connection pool and the prepared statements every pooled connection has.
+ *
+ * A slot is idle (conn may be NULL: connect on borrow), or lent. A connection that failed is
+ * closed when it comes back, so the next borrower connects afresh: the pool recovers by
+ * itself when the server returns. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+
+/* Every statement the daemon runs, prepared once per connection. */
+static const struct {
+	const char *name;
+	const char *sql;
+} statements[] = {
+	{"tenant_upsert", "INSERT INTO tenants (name) VALUES ($1) ON CONFLICT DO NOTHING"},
+	{"key_insert", "INSERT INTO keys (id, tenant, name, type, size, usage, state, primary_version, exportable,"
+		       " labels, description) VALUES ($1, $2, $3, $4, $5, $6::text[], $7, $8, $9, $10::jsonb, $11)"
+		       " RETURNING seq, " HG_SQL_US("created_at") ", " HG_SQL_US("updated_at")},
+	{"version_insert", "INSERT INTO key_versions (key_id, version, hsm_id, state, kcv) VALUES ($1, $2, $3, $4, $5)"
+			   " RETURNING " HG_SQL_US("created_at")},
+	{"key_by_id", HG_SQL_KEY_SELECT " WHERE k.tenant = $1 AND k.id = $2"},
+	{"key_by_name", HG_SQL_KEY_SELECT " WHERE k.tenant = $1 AND k.name = $2"},
+	{"key_list", HG_SQL_KEY_SELECT " WHERE k.tenant = $1 AND k.seq > $2 ORDER BY k.seq LIMIT $3"},
+	{"ping", "SELECT 1"},
+};
+
+struct hg_db {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char *conninfo;
+	unsigned wait_ms;
+	unsigned size;
+	PGconn **idle; /* stack of idle slots; NULL entries are unconnected slots */
+	unsigned n_idle;
+};
+
+static bool prepare_all(PGconn *c)
+{
+	for (size_t i = 0; i < sizeof statements / sizeof *statements; i++) {
+		PGresult *r = PQprepare(c, statements[i].name, statements[i].sql, 0, NULL);
+		bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+		if (!ok)
+			log_error("db: prepare %s: %s", statements[i].name, PQresultErrorMessage(r));
+		PQclear(r);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+struct hg_db *db_open(const char *conninfo, unsigned size, unsigned wait_ms)
+{
+	struct hg_db *db = calloc(1, sizeof *db);
+	db->conninfo = strdup(conninfo);
+	db->size = size;
+	db->wait_ms = wait_ms;
+	db->idle = calloc(size, sizeof *db->idle);
+	db->n_idle = size;
+	pthread_mutex_init(&db->mu, NULL);
+	pthread_cond_init(&db->cv, NULL);
+	return db;
+}
+
+void db_close(struct hg_db *db)
+{
+	if (!db)
+		return;
+	for (unsigned i = 0; i < db->n_idle; i++)
+		if (db->idle[i])
+			PQfinish(db->idle[i]);
+	free(db->idle);
+	free(db->conninfo);
+	pthread_mutex_destroy(&db->mu);
+	pthread_cond_destroy(&db->cv);
+	free(db);
+}
+
+hg_err db_borrow(struct hg_db *db, PGconn **out)
+{
+	struct timespec deadline;
+	time_deadline(&deadline, db->wait_ms);
+	pthread_mutex_lock(&db->mu);
+	while (db->n_idle == 0) {
+		if (pthread_cond_timedwait(&db->cv, &db->mu, &deadline) != 0) {
+			pthread_mutex_unlock(&db->mu);
+			log_warn("db: no free connection within %u ms", db->wait_ms);
+			return HG_E_AUDIT_UNAVAILABLE;
+		}
+	}
+	PGconn *c = db->idle[--db->n_idle];
+	pthread_mutex_unlock(&db->mu);
+
+	if (c && PQstatus(c) != CONNECTION_OK) {
+		PQfinish(c);
+		c = NULL;
+	}
+	if (!c) {
+		c = PQconnectdb(db->conninfo);
+		if (PQstatus(c) != CONNECTION_OK || !prepare_all(c)) {
+			log_error("db: connect: %s", PQerrorMessage(c));
+			PQfinish(c);
+			db_return(db, NULL, false);
+			return HG_E_AUDIT_UNAVAILABLE;
+		}
+	}
+	*out = c;
+	return HG_OK;
+}
+
+void db_return(struct hg_db *db, PGconn *c, bool broken)
+{
+	if (c && (broken || PQstatus(c) != CONNECTION_OK || PQtransactionStatus(c) != PQTRANS_IDLE)) {
+		PQfinish(c);
+		c = NULL;
+	}
+	pthread_mutex_lock(&db->mu);
+	db->idle[db->n_idle++] = c;
+	pthread_cond_signal(&db->cv);
+	pthread_mutex_unlock(&db->mu);
+}
+
+hg_err db_result_err(PGconn *c, PGresult *r, ExecStatusType want, const char *what)
+{
+	if (PQresultStatus(r) == want)
+		return HG_OK;
+	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	if (state && strcmp(state, "23505") == 0)
+		return HG_E_CONFLICT;
+	if (PQstatus(c) != CONNECTION_OK) {
+		log_error("db: %s: connection lost: %s", what, PQerrorMessage(c));
+		return HG_E_AUDIT_UNAVAILABLE;
+	}
+	log_error("db: %s: %s", what, PQresultErrorMessage(r));
+	return HG_E_INTERNAL;
+}
+
+hg_err db_ping(struct hg_db *db)
+{
+	PGconn *c;
+	hg_err e = db_borrow(db, &c);
+	if (e != HG_OK)
+		return e;
+	PGresult *r = PQexecPrepared(c, "ping", 0, NULL, NULL, NULL, 0);
+	e = db_result_err(c, r, PGRES_TUPLES_OK, "ping");
+	PQclear(r);
+	db_return(db, c, e != HG_OK);
+	return e;
+}
+
+struct hg_db_conn *db_conn_open(const char *conninfo)
+{
+	PGconn *c = PQconnectdb(conninfo);
+	if (PQstatus(c) != CONNECTION_OK) {
+		log_error("db: connect: %s", PQerrorMessage(c));
+		PQfinish(c);
+		return NULL;
+	}
+	return (struct hg_db_conn *)c;
+}
+
+void db_conn_close(struct hg_db_conn *c)
+{
+	if (c)
+		PQfinish((PGconn *)c);
+}

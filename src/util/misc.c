@@ -1,0 +1,155 @@
+/* UUIDs, time, secret wiping and whole-file reads. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "hsmgw/util.h"
+
+int uuid_v4(hg_uuid *u)
+{
+	if (RAND_bytes(u->b, sizeof u->b) != 1)
+		return -1;
+	u->b[6] = (uint8_t)((u->b[6] & 0x0f) | 0x40);
+	u->b[8] = (uint8_t)((u->b[8] & 0x3f) | 0x80);
+	return 0;
+}
+
+void uuid_format(const hg_uuid *u, char out[HG_UUID_STR_LEN + 1])
+{
+	static const char d[] = "0123456789abcdef";
+	size_t o = 0;
+	for (size_t i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = d[u->b[i] >> 4];
+		out[o++] = d[u->b[i] & 15];
+	}
+	out[o] = '\0';
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+bool uuid_parse(const char *s, hg_uuid *u)
+{
+	if (strlen(s) != HG_UUID_STR_LEN)
+		return false;
+	size_t j = 0;
+	for (size_t i = 0; i < HG_UUID_STR_LEN;) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return false;
+			i++;
+			continue;
+		}
+		int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+		if (hi < 0 || lo < 0)
+			return false;
+		u->b[j++] = (uint8_t)(hi << 4 | lo);
+		i += 2;
+	}
+	return true;
+}
+
+int64_t time_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t time_mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void time_deadline(struct timespec *ts, unsigned ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+void time_format_rfc3339(int64_t us, char out[32])
+{
+	time_t s = (time_t)(us / 1000000);
+	struct tm tm;
+	gmtime_r(&s, &tm);
+	size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, 32 - n, ".%06dZ", (int)(us % 1000000));
+}
+
+void hg_free_secret(void *p, size_t n)
+{
+	if (!p)
+		return;
+	OPENSSL_cleanse(p, n);
+	free(p);
+}
+
+char *file_read_all(const char *path, size_t max, size_t *len_out)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	if (!buf) {
+		fclose(f);
+		return NULL;
+	}
+	for (;;) {
+		if (len + 1 >= cap) {
+			if (cap > max + 1) {
+				hg_free_secret(buf, cap);
+				fclose(f);
+				errno = ERANGE;
+				return NULL;
+			}
+			char *nb = malloc(cap * 2);
+			if (!nb) {
+				hg_free_secret(buf, cap);
+				fclose(f);
+				return NULL;
+			}
+			memcpy(nb, buf, len);
+			hg_free_secret(buf, cap);
+			buf = nb;
+			cap *= 2;
+		}
+		size_t r = fread(buf + len, 1, cap - len - 1, f);
+		len += r;
+		if (r == 0)
+			break;
+	}
+	int err = ferror(f);
+	fclose(f);
+	if (err || len > max) {
+		hg_free_secret(buf, cap);
+		errno = err ? EIO : ERANGE;
+		return NULL;
+	}
+	buf[len] = '\0';
+	if (len_out)
+		*len_out = len;
+	return buf;
+}
