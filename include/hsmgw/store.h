@@ -88,6 +88,8 @@ struct hg_audit_record {
 struct hg_db_conn;
 struct hg_db_conn *db_conn_open(const char *conninfo);
 void db_conn_close(struct hg_db_conn *c);
+/* False once the server has closed the connection (checked without blocking). */
+bool db_conn_alive(struct hg_db_conn *c);
 /* The newest row of a chain: *seq 0 and prev "" (64 zeros) when the chain is empty. */
 hg_err store_audit_head(struct hg_db_conn *c, const char *chain_id, int64_t *seq, char hash[65]) HG_WARN_UNUSED;
 /* Appends rows with one COPY (one transaction). */

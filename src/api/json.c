@@ -132,7 +132,7 @@ hg_err api_parse(struct hg_request *req, const struct hg_field *fields, size_t n
 			i++;
 		if (i == n)
 			return http_fail(req, HG_E_INVALID, "unknown field '%.64s'", name);
-		if (json_is_null(v) && !fields[i].required)
+		if (json_is_null(v)) /* null is absence; a required field is reported below */
 			continue;
 		hg_err e = parse_field(req, &fields[i], v, dst);
 		if (e != HG_OK)

@@ -83,6 +83,11 @@ void audit_hash(const char *canonical, size_t n, char out[65])
 /* Connects (at most every 500 ms while the database is down) and loads the chain head. */
 static hg_err writer_ready(struct hg_audit *a)
 {
+	if (a->conn && !db_conn_alive(a->conn)) {
+		db_conn_close(a->conn);
+		a->conn = NULL;
+		a->last_connect_us = 0; /* the server came back or went away: try now */
+	}
 	if (!a->conn) {
 		int64_t now = time_mono_us();
 		if (a->last_connect_us && now - a->last_connect_us < 500000)
@@ -117,6 +122,8 @@ static hg_err write_batch(struct hg_audit *a, struct qrow **rows, size_t n)
 	int64_t seq = a->seq;
 	char prev[65];
 	memcpy(prev, a->prev_hash, sizeof prev);
+	/* Every field of a row is bounded (chain id ≤ 128, caller ≤ 255, request id ≤ 128, …):
+	 * the encoding is under 1.1 KiB, so it always fits. */
 	char canon[2048];
 	for (size_t i = 0; i < n; i++) {
 		const struct hg_audit_entry *en = &rows[i]->e;
@@ -142,7 +149,7 @@ static hg_err write_batch(struct hg_audit *a, struct qrow **rows, size_t n)
 		size_t len = audit_canonical(canon, sizeof canon, r->chain_id, r->seq, r->ts_us, r->tenant, r->caller,
 					     r->request_id, r->operation, r->key_id, r->key_version, r->outcome,
 					     r->http_status, r->error_code, r->hsm_node, r->duration_us, r->prev_hash);
-		audit_hash(canon, len < sizeof canon ? len : sizeof canon - 1, r->hash);
+		audit_hash(canon, len, r->hash);
 		memcpy(prev, r->hash, sizeof prev);
 	}
 	e = store_audit_append(a->conn, recs, n);

@@ -92,7 +92,9 @@ hg_err db_borrow(struct hg_db *db, PGconn **out)
 	PGconn *c = db->idle[--db->n_idle];
 	pthread_mutex_unlock(&db->mu);
 
-	if (c && PQstatus(c) != CONNECTION_OK) {
+	/* A restarted server has closed this connection: reading what it sent (without
+	 * blocking) lets libpq notice, so the request gets a fresh connection, not an error. */
+	if (c && (PQconsumeInput(c) == 0 || PQstatus(c) != CONNECTION_OK)) {
 		PQfinish(c);
 		c = NULL;
 	}
@@ -147,6 +149,12 @@ hg_err db_ping(struct hg_db *db)
 	PQclear(r);
 	db_return(db, c, e != HG_OK);
 	return e;
+}
+
+bool db_conn_alive(struct hg_db_conn *hc)
+{
+	PGconn *c = (PGconn *)hc;
+	return PQconsumeInput(c) != 0 && PQstatus(c) == CONNECTION_OK;
 }
 
 struct hg_db_conn *db_conn_open(const char *conninfo)

@@ -259,6 +259,9 @@ struct hg_config *config_load(const char *path, char *err, size_t len)
 		ok = check_required(config_keys, NKEYS(config_keys), seen, "", why, sizeof why);
 	if (ok && !cfg->tenants)
 		ok = set_err(why, sizeof why, "missing required key tenants");
+	/* The chain id goes into every audit row's hash input, whose buffer it must fit. */
+	if (ok && strlen(cfg->audit_chain_id) > 128)
+		ok = set_err(why, sizeof why, "audit.chain_id: at most 128 characters");
 	hg_log_level lvl;
 	if (ok && !log_level_parse(cfg->log_level, &lvl))
 		ok = set_err(why, sizeof why, "log.level: must be debug, info, warn or error");

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# `make test`, after the builds: one temporary environment (SoftHSM token, PostgreSQL
+# cluster, configuration), then for each build directory given (normal, then sanitized):
+# the unit tests, and the API tests against a freshly started hsmgwd of that build.
+# Everything is stopped and removed at the end, whatever happens.
+set -uo pipefail
+root=$(pwd)
+here=$root/deploy/dev
+builds=("$@")
+
+T=$(mktemp -d /tmp/hsmgw-test.XXXXXX)
+chmod 755 "$T"
+VAR=$T/var
+daemon=
+cleanup() {
+  [ -n "$daemon" ] && kill -KILL "$daemon" 2>/dev/null
+  "$here/env.sh" down "$VAR" >/dev/null 2>&1
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+# A free loopback port for this run.
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
+       echo $((20000 + RANDOM % 20000)))
+
+echo "== environment in $T (port $PORT)"
+"$here/env.sh" up "$VAR" "$PORT" "${builds[0]}" || { echo "environment set-up failed"; exit 1; }
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=23
+export LSAN_OPTIONS=suppressions=$root/tests/lsan.supp:print_suppressions=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export CK_FORK=yes
+
+failed=0
+for b in "${builds[@]}"; do
+  echo "== $b: unit tests"
+  "$b/test-unit" || failed=1
+
+  echo "== $b: API tests"
+  log=$T/hsmgwd-$(basename "$b").log
+  "$b/hsmgwd" --config "$VAR/hsmgw.json" 2>"$log" &
+  daemon=$!
+  up=0
+  for _ in $(seq 1 300); do
+    curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && { up=1; break; }
+    kill -0 "$daemon" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ $up = 1 ]; then
+    HSMGW_TEST_URL=http://127.0.0.1:$PORT HSMGW_TEST_CONFIG=$VAR/hsmgw.json HSMGW_TEST_VAR=$VAR \
+      HSMGW_TEST_ENV=$here/env.sh HSMGW_TEST_DAEMON_LOG=$log "$b/test-api" || failed=1
+  else
+    echo "hsmgwd did not start"; failed=1
+  fi
+  kill -TERM "$daemon" 2>/dev/null
+  wait "$daemon"; rc=$?
+  daemon=
+  if [ $rc -ne 0 ]; then echo "hsmgwd ($b) exited with status $rc"; failed=1; fi
+  if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$log"; then
+    echo "sanitizer reports in the $b daemon's log:"; grep -A30 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$log" | head -60
+    failed=1
+  fi
+  "$here/env.sh" pg-start "$VAR" >/dev/null 2>&1 # in case a test left it stopped
+done
+
+if [ $failed = 0 ]; then echo "== all tests passed"; else echo "== TESTS FAILED"; fi
+exit $failed

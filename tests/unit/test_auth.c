@@ -1,0 +1,244 @@
+/* JWT verification against keys made in the test: the algorithm allow-list is checked
+ * before the signature (algorithm confusion), and every claim rule of API.md holds. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jwt.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "hsmgw/auth.h"
+#include "unit.h"
+
+static char dir[64];
+static char acme_priv[256], acme_pub[256], other_priv[256], other_pub[256];
+static struct hg_config cfg;
+static struct hg_tenant_cfg tenants[2];
+static struct hg_auth *auth;
+
+static void write_key_pair(const char *priv, const char *pub)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	ck_assert_ptr_nonnull(k);
+	FILE *f = fopen(priv, "w");
+	ck_assert(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL) == 1);
+	fclose(f);
+	f = fopen(pub, "w");
+	ck_assert(PEM_write_PUBKEY(f, k) == 1);
+	fclose(f);
+	EVP_PKEY_free(k);
+}
+
+static void setup(void)
+{
+	snprintf(dir, sizeof dir, "/tmp/hsmgw-auth-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(acme_priv, sizeof acme_priv, "%s/acme.pem", dir);
+	snprintf(acme_pub, sizeof acme_pub, "%s/acme.pub", dir);
+	snprintf(other_priv, sizeof other_priv, "%s/other.pem", dir);
+	snprintf(other_pub, sizeof other_pub, "%s/other.pub", dir);
+	write_key_pair(acme_priv, acme_pub);
+	write_key_pair(other_priv, other_pub);
+	tenants[0] = (struct hg_tenant_cfg){.name = "acme", .issuer = "https://acme/", .audience = "hsmgw",
+					    .algorithms = 1u << HG_ALG_ES256, .key_file = acme_pub};
+	tenants[1] = (struct hg_tenant_cfg){.name = "globex", .issuer = "https://globex/", .audience = "hsmgw",
+					    .algorithms = 1u << HG_ALG_ES256, .key_file = other_pub};
+	cfg.tenants = tenants;
+	cfg.n_tenants = 2;
+	char err[256];
+	auth = auth_new(&cfg, err, sizeof err);
+	ck_assert_msg(auth != NULL, "%s", err);
+}
+
+static void teardown(void)
+{
+	auth_free(auth);
+	unlink(acme_priv);
+	unlink(acme_pub);
+	unlink(other_priv);
+	unlink(other_pub);
+	rmdir(dir);
+}
+
+struct claims {
+	const char *iss, *sub, *aud, *scope;
+	long exp_in, nbf_in; /* seconds from now; 0: claim absent */
+};
+
+/* "Bearer <token>" signed with alg and the key in file keyfile; the caller frees. */
+static char *bearer(jwt_alg_t alg, const char *keyfile, struct claims c)
+{
+	size_t klen = 0;
+	char *key = file_read_all(keyfile, 65536, &klen);
+	ck_assert_ptr_nonnull(key);
+	jwt_t *j;
+	ck_assert_int_eq(jwt_new(&j), 0);
+	time_t now = time(NULL);
+	if (c.iss)
+		jwt_add_grant(j, "iss", c.iss);
+	if (c.sub)
+		jwt_add_grant(j, "sub", c.sub);
+	if (c.aud)
+		jwt_add_grant(j, "aud", c.aud);
+	if (c.scope)
+		jwt_add_grant(j, "scope", c.scope);
+	if (c.exp_in)
+		jwt_add_grant_int(j, "exp", now + c.exp_in);
+	if (c.nbf_in)
+		jwt_add_grant_int(j, "nbf", now + c.nbf_in);
+	ck_assert_int_eq(jwt_set_alg(j, alg, (unsigned char *)key, (int)klen), 0);
+	char *tok = jwt_encode_str(j);
+	jwt_free(j);
+	free(key);
+	ck_assert_ptr_nonnull(tok);
+	char *out = malloc(strlen(tok) + 8);
+	sprintf(out, "Bearer %s", tok);
+	free(tok);
+	return out;
+}
+
+static const struct claims good = {"https://acme/", "alice", "hsmgw", "keys:read crypto:encrypt", 300, 0};
+
+static hg_err verify(const char *header, struct hg_principal *who, char *detail)
+{
+	return auth_verify(auth, header, who, detail, 128);
+}
+
+START_TEST(test_valid_token_yields_tenant_subject_and_scopes)
+{
+	char *h = bearer(JWT_ALG_ES256, acme_priv, good), detail[128] = "";
+	struct hg_principal who;
+	ck_assert_int_eq(verify(h, &who, detail), HG_OK);
+	ck_assert_str_eq(who.tenant->name, "acme");
+	ck_assert_str_eq(who.sub, "alice");
+	ck_assert_uint_eq(who.scopes, HG_SCOPE(HG_SCOPE_KEYS_READ) | HG_SCOPE(HG_SCOPE_CRYPTO_ENCRYPT));
+	free(h);
+}
+END_TEST
+
+static void assert_denied(char *h, const char *why)
+{
+	char detail[128] = "";
+	struct hg_principal who;
+	ck_assert_int_eq(verify(h, &who, detail), HG_E_UNAUTHENTICATED);
+	ck_assert_msg(strstr(detail, why) != NULL, "detail \"%s\" lacks \"%s\"", detail, why);
+	free(h);
+}
+
+START_TEST(test_hs256_with_the_public_key_as_secret_is_refused)
+{
+	/* The algorithm-confusion attack: the attacker knows the tenant's public key PEM and uses
+	 * it as an HMAC secret. libjwt alone would verify this signature. */
+	assert_denied(bearer(JWT_ALG_HS256, acme_pub, good), "algorithm not allowed");
+}
+END_TEST
+
+START_TEST(test_alg_none_is_refused)
+{
+	/* {"alg":"none","typ":"JWT"} . {"iss":"https://acme/","sub":"x","aud":"hsmgw","exp":9999999999} . */
+	assert_denied(strdup("Bearer eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJpc3MiOiJodHRwczovL2FjbWUvIiwic3ViIjoieCIsIm"
+			     "F1ZCI6ImhzbWd3IiwiZXhwIjo5OTk5OTk5OTk5fQ."),
+		      "algorithm not allowed");
+}
+END_TEST
+
+START_TEST(test_signature_by_another_key_is_refused)
+{
+	assert_denied(bearer(JWT_ALG_ES256, other_priv, good), "signature");
+}
+END_TEST
+
+START_TEST(test_claim_rules_are_enforced)
+{
+	struct claims c = good;
+	c.exp_in = -120;
+	assert_denied(bearer(JWT_ALG_ES256, acme_priv, c), "expired");
+	c = good;
+	c.exp_in = 0;
+	assert_denied(bearer(JWT_ALG_ES256, acme_priv, c), "no exp");
+	c = good;
+	c.nbf_in = 120;
+	assert_denied(bearer(JWT_ALG_ES256, acme_priv, c), "nbf");
+	c = good;
+	c.aud = "someone-else";
+	assert_denied(bearer(JWT_ALG_ES256, acme_priv, c), "audience");
+	c = good;
+	c.iss = "https://unknown/";
+	assert_denied(bearer(JWT_ALG_ES256, acme_priv, c), "unknown issuer");
+	c = good;
+	c.sub = NULL;
+	assert_denied(bearer(JWT_ALG_ES256, acme_priv, c), "sub");
+	c = good;
+	c.sub = "line\nbreak";
+	assert_denied(bearer(JWT_ALG_ES256, acme_priv, c), "sub");
+}
+END_TEST
+
+START_TEST(test_leeway_of_sixty_seconds_applies)
+{
+	struct claims c = good;
+	c.exp_in = -30; /* expired 30 s ago: inside the leeway */
+	c.nbf_in = 30;	/* valid in 30 s: inside the leeway */
+	char *h = bearer(JWT_ALG_ES256, acme_priv, c), detail[128] = "";
+	struct hg_principal who;
+	ck_assert_int_eq(verify(h, &who, detail), HG_OK);
+	free(h);
+}
+END_TEST
+
+START_TEST(test_malformed_headers_are_refused)
+{
+	assert_denied(NULL, "missing");
+	assert_denied(strdup("Basic YWxhZGRpbjpvcGVuc2VzYW1l"), "Bearer");
+	assert_denied(strdup("Bearer "), "malformed");
+	assert_denied(strdup("Bearer a.b"), "malformed");
+	assert_denied(strdup("Bearer a.b.c.d"), "malformed");
+	assert_denied(strdup("Bearer !!!.???.sig"), "malformed");
+	char *big = malloc(HG_MAX_TOKEN_LEN + 16);
+	strcpy(big, "Bearer ");
+	memset(big + 7, 'a', HG_MAX_TOKEN_LEN + 1);
+	big[HG_MAX_TOKEN_LEN + 8] = '\0';
+	assert_denied(big, "too long");
+}
+END_TEST
+
+START_TEST(test_stripped_signature_is_refused)
+{
+	char *h = bearer(JWT_ALG_ES256, acme_priv, good);
+	*(strrchr(h, '.') + 1) = '\0';
+	assert_denied(h, "no signature");
+}
+END_TEST
+
+START_TEST(test_unknown_scopes_are_ignored)
+{
+	struct claims c = good;
+	c.scope = "keys:read  root:everything crypto:decrypt";
+	char *h = bearer(JWT_ALG_ES256, acme_priv, c), detail[128] = "";
+	struct hg_principal who;
+	ck_assert_int_eq(verify(h, &who, detail), HG_OK);
+	ck_assert_uint_eq(who.scopes, HG_SCOPE(HG_SCOPE_KEYS_READ) | HG_SCOPE(HG_SCOPE_CRYPTO_DECRYPT));
+	free(h);
+}
+END_TEST
+
+Suite *suite_auth(void)
+{
+	Suite *s = suite_create("auth");
+	TCase *tc = tcase_create("jwt");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_valid_token_yields_tenant_subject_and_scopes);
+	tcase_add_test(tc, test_hs256_with_the_public_key_as_secret_is_refused);
+	tcase_add_test(tc, test_alg_none_is_refused);
+	tcase_add_test(tc, test_signature_by_another_key_is_refused);
+	tcase_add_test(tc, test_claim_rules_are_enforced);
+	tcase_add_test(tc, test_leeway_of_sixty_seconds_applies);
+	tcase_add_test(tc, test_malformed_headers_are_refused);
+	tcase_add_test(tc, test_stripped_signature_is_refused);
+	tcase_add_test(tc, test_unknown_scopes_are_ignored);
+	suite_add_tcase(s, tc);
+	return s;
+}
