@@ -71,8 +71,6 @@ static hg_err parse_field(struct hg_request *req, const struct hg_field *f, json
 		if ((long)n < f->min || (long)n > f->max)
 			return http_fail(req, HG_E_INVALID, "field '%s' must be %ld to %ld characters long", f->name,
 					 f->min, f->max);
-		if (strlen(json_string_value(v)) != n)
-			return http_fail(req, HG_E_INVALID, "field '%s' must not contain NUL", f->name);
 		if (f->choices && !in_choices(f->choices, json_string_value(v)))
 			return http_fail(req, HG_E_INVALID, "field '%s' has an unsupported value", f->name);
 		*(const char **)dst = json_string_value(v);
