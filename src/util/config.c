@@ -131,9 +131,10 @@ static bool store_value(const struct ckey *k, json_t *v, void *base, const char 
 					       json_is_string(a) ? json_string_value(a) : "(not a string)");
 			mask |= 1u << j;
 		}
-		/* An HMAC secret and a public key cannot share one key file. */
-		if ((mask & 0x1c0u) && (mask & 0x03fu))
-			return set_err(err, len, "%s: HS* cannot be combined with RS*/ES* in one tenant", where);
+		/* One key file holds one key: an RSA key, an EC key or an HMAC secret. */
+		unsigned families = !!(mask & 0x007u) + !!(mask & 0x038u) + !!(mask & 0x1c0u);
+		if (families > 1)
+			return set_err(err, len, "%s: one tenant's algorithms must all be RS*, all ES* or all HS*", where);
 		*(unsigned *)dst = mask;
 		return true;
 	}

@@ -73,7 +73,10 @@ START_TEST(test_config_refuses_invalid_values)
 		       "unsupported algorithm none");
 	assert_refused("{" MINIMAL_DB_HSM "\"tenants\": [{\"name\": \"a\", \"issuer\": \"i\", \"audience\": \"a\","
 		       " \"algorithms\": [\"ES256\", \"HS256\"], \"key_file\": \"/k\"}]}",
-		       "cannot be combined");
+		       "all RS*, all ES* or all HS*");
+	assert_refused("{" MINIMAL_DB_HSM "\"tenants\": [{\"name\": \"a\", \"issuer\": \"i\", \"audience\": \"a\","
+		       " \"algorithms\": [\"RS256\", \"ES256\"], \"key_file\": \"/k\"}]}",
+		       "all RS*, all ES* or all HS*");
 	assert_refused("{" MINIMAL_DB_HSM "\"tenants\": [{\"name\": \"a\", \"issuer\": \"i\", \"audience\": \"a\","
 		       " \"algorithms\": [\"ES256\"], \"key_file\": \"/k\"}, {\"name\": \"b\", \"issuer\": \"i\","
 		       " \"audience\": \"a\", \"algorithms\": [\"ES256\"], \"key_file\": \"/k\"}]}",
