@@ -154,15 +154,15 @@ static void apply_defaults(const struct ckey *keys, size_t n, void *base)
 }
 
 /* Walks one object's members against the keys of `section`. Marks what it saw in seen[]. */
-static bool load_object(const struct ckey *keys, size_t n, const char *section, json_t *obj, void *base, bool *seen,
-			char *err, size_t len)
+static bool load_object(const struct ckey *keys, size_t n, const char *section, const char *prefix, json_t *obj,
+			void *base, bool *seen, char *err, size_t len)
 {
 	const char *name;
 	json_t *v;
 	json_object_foreach(obj, name, v)
 	{
 		char where[160];
-		snprintf(where, sizeof where, "%s%s%s", section ? section : "", section ? "." : "", name);
+		snprintf(where, sizeof where, "%s%s%s%s", prefix, section ? section : "", section ? "." : "", name);
 		size_t i = 0;
 		while (i < n && !((section ? keys[i].section && strcmp(keys[i].section, section) == 0 : !keys[i].section) &&
 				  strcmp(keys[i].name, name) == 0))
@@ -213,7 +213,7 @@ static bool load_tenants(struct hg_config *cfg, json_t *arr, char *err, size_t l
 		bool seen[NKEYS(tenant_keys)] = {0};
 		if (!json_is_object(t))
 			return set_err(err, len, "%s: must be an object", prefix);
-		if (!load_object(tenant_keys, NKEYS(tenant_keys), NULL, t, &cfg->tenants[i], seen, err, len) ||
+		if (!load_object(tenant_keys, NKEYS(tenant_keys), NULL, prefix, t, &cfg->tenants[i], seen, err, len) ||
 		    !check_required(tenant_keys, NKEYS(tenant_keys), seen, prefix, err, len))
 			return false;
 		for (size_t j = 0; j < i; j++) {
@@ -254,7 +254,7 @@ struct hg_config *config_load(const char *path, char *err, size_t len)
 		else if (!json_is_object(v))
 			ok = set_err(why, sizeof why, "%s: must be an object", name);
 		else
-			ok = load_object(config_keys, NKEYS(config_keys), name, v, cfg, seen, why, sizeof why);
+			ok = load_object(config_keys, NKEYS(config_keys), name, "", v, cfg, seen, why, sizeof why);
 	}
 	if (ok)
 		ok = check_required(config_keys, NKEYS(config_keys), seen, "", why, sizeof why);

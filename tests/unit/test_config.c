@@ -59,7 +59,7 @@ START_TEST(test_config_refuses_unknown_keys_by_name)
 	assert_refused("{\"listen\": {\"prot\": 1}," MINIMAL_DB_HSM ONE_TENANT "}", "unknown key listen.prot");
 	assert_refused("{" MINIMAL_DB_HSM "\"tenants\": [{\"name\": \"a\", \"issuer\": \"i\", \"audience\": \"a\","
 		       " \"algorithms\": [\"ES256\"], \"key_file\": \"/k\", \"colour\": \"red\"}]}",
-		       "unknown key colour");
+		       "unknown key tenants[0].colour");
 }
 END_TEST
 
@@ -73,10 +73,10 @@ START_TEST(test_config_refuses_invalid_values)
 		       "unsupported algorithm none");
 	assert_refused("{" MINIMAL_DB_HSM "\"tenants\": [{\"name\": \"a\", \"issuer\": \"i\", \"audience\": \"a\","
 		       " \"algorithms\": [\"ES256\", \"HS256\"], \"key_file\": \"/k\"}]}",
-		       "all RS*, all ES* or all HS*");
+		       "tenants[0].algorithms: one tenant's algorithms must all be");
 	assert_refused("{" MINIMAL_DB_HSM "\"tenants\": [{\"name\": \"a\", \"issuer\": \"i\", \"audience\": \"a\","
 		       " \"algorithms\": [\"RS256\", \"ES256\"], \"key_file\": \"/k\"}]}",
-		       "all RS*, all ES* or all HS*");
+		       "tenants[0].algorithms: one tenant's algorithms must all be");
 	assert_refused("{" MINIMAL_DB_HSM "\"tenants\": [{\"name\": \"a\", \"issuer\": \"i\", \"audience\": \"a\","
 		       " \"algorithms\": [\"ES256\"], \"key_file\": \"/k\"}, {\"name\": \"b\", \"issuer\": \"i\","
 		       " \"audience\": \"a\", \"algorithms\": [\"ES256\"], \"key_file\": \"/k\"}]}",
