@@ -94,11 +94,11 @@ hg_err p11_aes_generate(struct hg_p11 *p, const hg_uuid *id, unsigned bits, unsi
 hg_err p11_destroy(struct hg_p11 *p, const hg_uuid *id)
 {
 	struct p11_sess *s;
-	hg_err e = sess_borrow(p, &s);
+	CK_OBJECT_HANDLE h;
+	CK_RV rv;
+	hg_err e = sess_borrow_key(p, id, CKO_SECRET_KEY, &s, &h, &rv);
 	if (e != HG_OK)
 		return e;
-	CK_OBJECT_HANDLE h;
-	CK_RV rv = handles_get(p, s->h, id, CKO_SECRET_KEY, &h);
 	if (rv == CKR_OK)
 		rv = p->f->C_DestroyObject(s->h, h);
 	handles_drop(&p->handles, id);
@@ -122,11 +122,11 @@ hg_err p11_aes_gcm_encrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *a
 			   const uint8_t *pt, size_t n, uint8_t *out)
 {
 	struct p11_sess *s;
-	hg_err e = sess_borrow(p, &s);
+	CK_OBJECT_HANDLE k;
+	CK_RV rv;
+	hg_err e = sess_borrow_key(p, id, CKO_SECRET_KEY, &s, &k, &rv);
 	if (e != HG_OK)
 		return e;
-	CK_OBJECT_HANDLE k;
-	CK_RV rv = handles_get(p, s->h, id, CKO_SECRET_KEY, &k);
 	if (rv == CKR_OK)
 		rv = p->f->C_GenerateRandom(s->h, out, HG_GCM_IV_LEN);
 	CK_GCM_PARAMS g;
@@ -151,16 +151,16 @@ hg_err p11_aes_gcm_decrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *a
 	if (n < HG_GCM_IV_LEN + HG_GCM_TAG_LEN)
 		return HG_E_INVALID;
 	struct p11_sess *s;
-	hg_err e = sess_borrow(p, &s);
+	CK_OBJECT_HANDLE k;
+	CK_RV rv;
+	hg_err e = sess_borrow_key(p, id, CKO_SECRET_KEY, &s, &k, &rv);
 	if (e != HG_OK)
 		return e;
-	CK_OBJECT_HANDLE k;
 	uint8_t iv[HG_GCM_IV_LEN];
 	memcpy(iv, in, sizeof iv);
 	CK_GCM_PARAMS g;
 	gcm_params(&g, iv, aad, aad_len);
 	CK_MECHANISM m = {CKM_AES_GCM, &g, sizeof g};
-	CK_RV rv = handles_get(p, s->h, id, CKO_SECRET_KEY, &k);
 	if (rv == CKR_OK)
 		rv = p->f->C_DecryptInit(s->h, &m, k);
 	if (rv == CKR_OK) {

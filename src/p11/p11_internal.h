@@ -59,6 +59,11 @@ hg_err sess_borrow(struct hg_p11 *p, struct p11_sess **out) HG_WARN_UNUSED;
 /* Gives it back; rv is the result of the last call made on it, which decides whether the
  * session goes back to idle or is marked broken and replaced. */
 void sess_return(struct hg_p11 *p, struct p11_sess *s, CK_RV rv);
+/* The preamble of every keyed operation: lends a session and resolves the handle of the
+ * key object (id, cls) on it. On HG_OK a session is lent (give it back with sess_return)
+ * and *rv holds the lookup's result; otherwise nothing is held. */
+hg_err sess_borrow_key(struct hg_p11 *p, const hg_uuid *id, CK_OBJECT_CLASS cls, struct p11_sess **s,
+		       CK_OBJECT_HANDLE *k, CK_RV *rv) HG_WARN_UNUSED;
 hg_err pool_open(struct hg_p11 *p, size_t n, unsigned wait_ms);
 void pool_close(struct hg_p11 *p);
 

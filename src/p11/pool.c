@@ -78,6 +78,15 @@ hg_err sess_borrow(struct hg_p11 *p, struct p11_sess **out)
 	return HG_OK;
 }
 
+hg_err sess_borrow_key(struct hg_p11 *p, const hg_uuid *id, CK_OBJECT_CLASS cls, struct p11_sess **s,
+		       CK_OBJECT_HANDLE *k, CK_RV *rv)
+{
+	hg_err e = sess_borrow(p, s);
+	if (e == HG_OK)
+		*rv = handles_get(p, (*s)->h, id, cls, k);
+	return e;
+}
+
 void sess_return(struct hg_p11 *p, struct p11_sess *s, CK_RV rv)
 {
 	if (p11_rv_breaks_session(rv)) {
