@@ -27,7 +27,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(B)/src/api/openapi_blob.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 API_SRC := $(wildcard tests/api/*.c)
 
-.PHONY: all build deps run test test-unit test-api lint-openapi clean
+.PHONY: all build deps run test lint-openapi format format-check clean
 all build: $(B)/hsmgwd $(B)/hsmgwctl
 
 $(B)/%.o: %.c $(wildcard include/hsmgw/*.h src/*/*_internal.h)
@@ -73,11 +73,18 @@ run: deps
 lint-openapi: node_modules/.installed
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true npx --no-install redocly lint openapi/hsmgw.yaml
 
-# Every test: the OpenAPI lint, the unit tests, and the API tests against a real daemon,
+FORMATTED = $(wildcard src/*/*.c src/*/*.h include/hsmgw/*.h tests/*/*.c tests/*/*.h)
+format:
+	clang-format -i $(FORMATTED)
+
+format-check:
+	@clang-format --dry-run --Werror $(FORMATTED) || { echo "run 'make format'"; exit 1; }
+
+# Every test: the format check, the OpenAPI lint, the unit tests, and the API tests against a real daemon,
 # PostgreSQL and SoftHSM in a temporary directory — once built normally and once under
 # AddressSanitizer + UndefinedBehaviorSanitizer.
 test: deps
-	@$(MAKE) --no-print-directory lint-openapi
+	@$(MAKE) --no-print-directory format-check lint-openapi
 	@$(MAKE) --no-print-directory build $(B)/test-unit $(B)/test-api
 	@$(MAKE) --no-print-directory B=build-asan SAN=1 build build-asan/test-unit build-asan/test-api
 	@deploy/dev/test.sh build build-asan

@@ -68,6 +68,7 @@ void api_bytes_free(struct hg_bytes *b);
  * detail that names the field. *root keeps the borrowed strings alive: json_decref it when
  * done (also on failure, where it may be NULL). Base64 fields decoded before a failure are
  * freed by the caller with api_bytes_free as usual. */
-hg_err api_parse(struct hg_request *req, const struct hg_field *fields, size_t n, void *dst, json_t **root) HG_WARN_UNUSED;
+hg_err api_parse(struct hg_request *req, const struct hg_field *fields, size_t n, void *dst,
+		 json_t **root) HG_WARN_UNUSED;
 
 #endif

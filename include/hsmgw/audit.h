@@ -18,13 +18,13 @@ enum hg_outcome { HG_OUTCOME_SUCCESS, HG_OUTCOME_DENIED, HG_OUTCOME_ERROR };
 
 struct hg_audit_entry {
 	int64_t ts_us;
-	char tenant[64];   /* "" when the caller was not authenticated */
-	char caller[256];  /* the token's sub; "" when unknown */
+	char tenant[64];  /* "" when the caller was not authenticated */
+	char caller[256]; /* the token's sub; "" when unknown */
 	char request_id[129];
 	const char *operation; /* static: the route's audit name */
 	bool has_key;
 	hg_uuid key_id;
-	int key_version;       /* 0 when none */
+	int key_version; /* 0 when none */
 	enum hg_outcome outcome;
 	unsigned http_status;
 	const char *error_code; /* static, NULL on success */

@@ -9,36 +9,36 @@
 #include "hsmgw/error.h"
 
 /* The scopes of API.md, as bits. X(enum, string) */
-#define HG_SCOPES(X)                                                                                   \
-	X(HG_SCOPE_KEYS_READ, "keys:read")                                                             \
-	X(HG_SCOPE_KEYS_WRITE, "keys:write")                                                           \
-	X(HG_SCOPE_KEYS_ADMIN, "keys:admin")                                                           \
-	X(HG_SCOPE_CRYPTO_ENCRYPT, "crypto:encrypt")                                                   \
-	X(HG_SCOPE_CRYPTO_DECRYPT, "crypto:decrypt")                                                   \
-	X(HG_SCOPE_CRYPTO_SIGN, "crypto:sign")                                                         \
-	X(HG_SCOPE_CRYPTO_VERIFY, "crypto:verify")                                                     \
-	X(HG_SCOPE_CRYPTO_MAC, "crypto:mac")                                                           \
-	X(HG_SCOPE_CRYPTO_WRAP, "crypto:wrap")                                                         \
-	X(HG_SCOPE_PAYMENTS_PIN, "payments:pin")                                                       \
-	X(HG_SCOPE_PAYMENTS_CARD, "payments:card")                                                     \
-	X(HG_SCOPE_PAYMENTS_MAC, "payments:mac")                                                       \
-	X(HG_SCOPE_TOKENS_TOKENIZE, "tokens:tokenize")                                                 \
-	X(HG_SCOPE_TOKENS_DETOKENIZE, "tokens:detokenize")                                             \
-	X(HG_SCOPE_AUDIT_READ, "audit:read")                                                           \
-	X(HG_SCOPE_APPROVALS_APPROVE, "approvals:approve")                                             \
+#define HG_SCOPES(X)                                                                                                   \
+	X(HG_SCOPE_KEYS_READ, "keys:read")                                                                             \
+	X(HG_SCOPE_KEYS_WRITE, "keys:write")                                                                           \
+	X(HG_SCOPE_KEYS_ADMIN, "keys:admin")                                                                           \
+	X(HG_SCOPE_CRYPTO_ENCRYPT, "crypto:encrypt")                                                                   \
+	X(HG_SCOPE_CRYPTO_DECRYPT, "crypto:decrypt")                                                                   \
+	X(HG_SCOPE_CRYPTO_SIGN, "crypto:sign")                                                                         \
+	X(HG_SCOPE_CRYPTO_VERIFY, "crypto:verify")                                                                     \
+	X(HG_SCOPE_CRYPTO_MAC, "crypto:mac")                                                                           \
+	X(HG_SCOPE_CRYPTO_WRAP, "crypto:wrap")                                                                         \
+	X(HG_SCOPE_PAYMENTS_PIN, "payments:pin")                                                                       \
+	X(HG_SCOPE_PAYMENTS_CARD, "payments:card")                                                                     \
+	X(HG_SCOPE_PAYMENTS_MAC, "payments:mac")                                                                       \
+	X(HG_SCOPE_TOKENS_TOKENIZE, "tokens:tokenize")                                                                 \
+	X(HG_SCOPE_TOKENS_DETOKENIZE, "tokens:detokenize")                                                             \
+	X(HG_SCOPE_AUDIT_READ, "audit:read")                                                                           \
+	X(HG_SCOPE_APPROVALS_APPROVE, "approvals:approve")                                                             \
 	X(HG_SCOPE_HSM_READ, "hsm:read")
 
 enum hg_scope_bit {
 #define HG_SCOPE_ENUM(e, s) e##_BIT,
 	HG_SCOPES(HG_SCOPE_ENUM)
 #undef HG_SCOPE_ENUM
-	HG_SCOPE_COUNT
+	    HG_SCOPE_COUNT
 };
 #define HG_SCOPE(e) (1u << e##_BIT)
 
 /* The longest bearer token accepted (RFC 8725 hardening: bounded parsing work). */
 #define HG_MAX_TOKEN_LEN 8192
-#define HG_MAX_SUB_LEN 255
+#define HG_MAX_SUB_LEN   255
 /* Clock skew allowed on exp and nbf, in seconds. */
 #define HG_JWT_LEEWAY_S 60
 

@@ -46,14 +46,14 @@ struct hg_config {
 	char *db_conninfo;       /* the runtime role */
 	char *db_admin_conninfo; /* the schema owner, for `hsmgwctl migrate` only */
 	unsigned db_pool_size;
-	unsigned db_wait_ms;     /* how long a request waits for a pooled connection */
+	unsigned db_wait_ms; /* how long a request waits for a pooled connection */
 
 	char *hsm_module;
 	char *hsm_token_label;
 	char *hsm_pin_file;
 	unsigned hsm_sessions;
-	unsigned hsm_wait_ms;    /* how long a request waits for a pooled session */
-	char **hsm_env;          /* NULL-terminated "NAME=value" list set before C_Initialize */
+	unsigned hsm_wait_ms; /* how long a request waits for a pooled session */
+	char **hsm_env;       /* NULL-terminated "NAME=value" list set before C_Initialize */
 
 	char *audit_chain_id;
 	unsigned audit_batch_max;

@@ -23,7 +23,7 @@ typedef hg_err (*hg_handler)(struct hg_request *req);
 
 struct hg_route {
 	const char *method;
-	const char *pattern;   /* "/v1/keys/{key}/encrypt": {name} matches one path segment */
+	const char *pattern; /* "/v1/keys/{key}/encrypt": {name} matches one path segment */
 	hg_handler handler;
 	unsigned scope;        /* HG_SCOPE(...) the caller needs; 0 for none */
 	bool authenticated;    /* needs a bearer token and writes an audit row (/v1) */
@@ -31,7 +31,7 @@ struct hg_route {
 	const char *query;     /* space-separated query parameters it accepts, or NULL */
 };
 
-#define HG_MAX_PARAM 128
+#define HG_MAX_PARAM  128
 #define HG_MAX_DETAIL 256
 
 struct hg_request {
@@ -47,7 +47,7 @@ struct hg_request {
 
 	/* Set by handlers. */
 	unsigned status;
-	json_t *json;     /* response body */
+	json_t *json; /* response body */
 	char location[192];
 	char detail[HG_MAX_DETAIL];
 	/* What the audit row says about the key used. */

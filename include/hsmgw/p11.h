@@ -15,7 +15,7 @@
 struct hg_p11;
 
 struct hg_p11_info {
-	char node[32];                 /* this node's name in logs and audit rows */
+	char node[32]; /* this node's name in logs and audit rows */
 	char library_manufacturer[33];
 	char library_description[33];
 	char library_version[16];
@@ -44,7 +44,7 @@ enum {
 	HG_P11_DECRYPT = 1u << 1,
 };
 
-#define HG_GCM_IV_LEN 12
+#define HG_GCM_IV_LEN  12
 #define HG_GCM_TAG_LEN 16
 #define HG_KCV_HEX_LEN 6
 
@@ -58,11 +58,11 @@ hg_err p11_destroy(struct hg_p11 *p, const hg_uuid *id) HG_WARN_UNUSED;
 
 /* AES-GCM with a 96-bit IV drawn from the HSM and a 128-bit tag. out must hold
  * HG_GCM_IV_LEN + n + HG_GCM_TAG_LEN bytes and receives IV ‖ ciphertext ‖ tag. */
-hg_err p11_aes_gcm_encrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *aad, size_t aad_len,
-			   const uint8_t *pt, size_t n, uint8_t *out) HG_WARN_UNUSED;
+hg_err p11_aes_gcm_encrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *aad, size_t aad_len, const uint8_t *pt,
+			   size_t n, uint8_t *out) HG_WARN_UNUSED;
 /* The reverse: in is IV ‖ ciphertext ‖ tag of length n (≥ IV + tag). pt must hold n bytes;
  * *pt_len receives the plaintext length. A tag that does not verify is HG_E_INVALID. */
-hg_err p11_aes_gcm_decrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *aad, size_t aad_len,
-			   const uint8_t *in, size_t n, uint8_t *pt, size_t *pt_len) HG_WARN_UNUSED;
+hg_err p11_aes_gcm_decrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *aad, size_t aad_len, const uint8_t *in,
+			   size_t n, uint8_t *pt, size_t *pt_len) HG_WARN_UNUSED;
 
 #endif

@@ -45,8 +45,8 @@ struct hg_key_row {
 	bool exportable;
 	char *labels_json; /* JSON object text */
 	char *policy_json;
-	char *description; /* NULL when unset */
-	int rotation_period_days; /* -1 when unset */
+	char *description;                                                         /* NULL when unset */
+	int rotation_period_days;                                                  /* -1 when unset */
 	int64_t next_rotation_at_us, expires_at_us, activate_at_us, destroy_at_us; /* 0 when unset */
 	int64_t created_at_us, updated_at_us;
 	struct hg_version_row *versions; /* ordered by version */

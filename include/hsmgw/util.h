@@ -72,10 +72,10 @@ void log_set_level(hg_log_level lvl);
 bool log_level_parse(const char *s, hg_log_level *out);
 /* rid/tenant/sub may be NULL when not known. */
 void log_msg(hg_log_level lvl, const char *rid, const char *tenant, const char *sub, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+    __attribute__((format(printf, 5, 6)));
 #define log_error(...) log_msg(HG_LOG_ERROR, NULL, NULL, NULL, __VA_ARGS__)
-#define log_warn(...) log_msg(HG_LOG_WARN, NULL, NULL, NULL, __VA_ARGS__)
-#define log_info(...) log_msg(HG_LOG_INFO, NULL, NULL, NULL, __VA_ARGS__)
+#define log_warn(...)  log_msg(HG_LOG_WARN, NULL, NULL, NULL, __VA_ARGS__)
+#define log_info(...)  log_msg(HG_LOG_INFO, NULL, NULL, NULL, __VA_ARGS__)
 #define log_debug(...) log_msg(HG_LOG_DEBUG, NULL, NULL, NULL, __VA_ARGS__)
 
 #endif

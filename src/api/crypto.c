@@ -5,7 +5,7 @@
 #include "api_internal.h"
 
 #define MAX_PLAINTEXT (512 * 1024)
-#define MAX_AAD (64 * 1024)
+#define MAX_AAD       (64 * 1024)
 
 char *api_envelope_format(int version, const uint8_t *raw, size_t n)
 {
@@ -47,9 +47,9 @@ static const char *const aes_modes[] = {"AES-GCM", NULL};
 hg_err api_crypto_encrypt(struct hg_request *req)
 {
 	static const struct hg_field fields[] = {
-		{"plaintext", HG_F_BASE64, true, offsetof(struct encrypt_in, plaintext), 0, MAX_PLAINTEXT, NULL},
-		{"aad", HG_F_BASE64, false, offsetof(struct encrypt_in, aad), 0, MAX_AAD, NULL},
-		{"algorithm", HG_F_STRING, false, offsetof(struct encrypt_in, algorithm), 1, 32, aes_modes},
+	    {"plaintext", HG_F_BASE64, true, offsetof(struct encrypt_in, plaintext), 0, MAX_PLAINTEXT, NULL},
+	    {"aad", HG_F_BASE64, false, offsetof(struct encrypt_in, aad), 0, MAX_AAD, NULL},
+	    {"algorithm", HG_F_STRING, false, offsetof(struct encrypt_in, algorithm), 1, 32, aes_modes},
 	};
 	struct encrypt_in in = {0};
 	json_t *root;
@@ -72,8 +72,9 @@ hg_err api_crypto_encrypt(struct hg_request *req)
 	}
 	if (e == HG_OK) {
 		char *ct = api_envelope_format(v->version, out, out_len);
-		http_reply(req, 200, json_pack("{s:s, s:i, s:s}", "ciphertext", ct, "key_version", v->version,
-					       "algorithm", "AES-GCM"));
+		http_reply(
+		    req, 200,
+		    json_pack("{s:s, s:i, s:s}", "ciphertext", ct, "key_version", v->version, "algorithm", "AES-GCM"));
 		free(ct);
 	}
 	free(out);
@@ -92,9 +93,9 @@ struct decrypt_in {
 hg_err api_crypto_decrypt(struct hg_request *req)
 {
 	static const struct hg_field fields[] = {
-		{"ciphertext", HG_F_STRING, true, offsetof(struct decrypt_in, ciphertext), 1, 2 * HG_ENVELOPE_MAX_RAW,
-		 NULL},
-		{"aad", HG_F_BASE64, false, offsetof(struct decrypt_in, aad), 0, MAX_AAD, NULL},
+	    {"ciphertext", HG_F_STRING, true, offsetof(struct decrypt_in, ciphertext), 1, 2 * HG_ENVELOPE_MAX_RAW,
+	     NULL},
+	    {"aad", HG_F_BASE64, false, offsetof(struct decrypt_in, aad), 0, MAX_AAD, NULL},
 	};
 	struct decrypt_in in = {0};
 	json_t *root;

@@ -48,8 +48,7 @@ static hg_err check_labels(struct hg_request *req, const struct hg_field *f, jso
 		return http_fail(req, HG_E_INVALID, "field '%s' may have at most %ld entries", f->name, f->max);
 	const char *k;
 	json_t *val;
-	json_object_foreach(v, k, val)
-	{
+	json_object_foreach (v, k, val) {
 		size_t kl = strlen(k);
 		if (kl == 0 || kl > 63 || !json_is_string(val) || json_string_length(val) > 255)
 			return http_fail(req, HG_E_INVALID,
@@ -101,10 +100,8 @@ static hg_err parse_field(struct hg_request *req, const struct hg_field *f, json
 			return http_fail(req, HG_E_INVALID, "field '%s' must be true or false", f->name);
 		*(bool *)dst = json_is_true(v);
 		return HG_OK;
-	case HG_F_STRINGS:
-		return check_strings(req, f, v, dst);
-	case HG_F_LABELS:
-		return check_labels(req, f, v, dst);
+	case HG_F_STRINGS: return check_strings(req, f, v, dst);
+	case HG_F_LABELS: return check_labels(req, f, v, dst);
 	}
 	return HG_E_INTERNAL;
 }
@@ -123,8 +120,7 @@ hg_err api_parse(struct hg_request *req, const struct hg_field *fields, size_t n
 		return http_fail(req, HG_E_INVALID, "the body must be a JSON object");
 	const char *name;
 	json_t *v;
-	json_object_foreach(j, name, v)
-	{
+	json_object_foreach (j, name, v) {
 		size_t i = 0;
 		while (i < n && strcmp(fields[i].name, name) != 0)
 			i++;

@@ -31,22 +31,22 @@ static json_t *key_json(const struct hg_key_row *k)
 	json_t *versions = json_array();
 	for (size_t i = 0; i < k->n_versions; i++) {
 		const struct hg_version_row *v = &k->versions[i];
-		json_array_append_new(versions, json_pack("{s:i, s:s, s:o, s:o}", "version", v->version, "state",
-							  v->state, "kcv", v->kcv[0] ? json_string(v->kcv) : json_null(),
-							  "created_at", time_or_null(v->created_at_us)));
+		json_array_append_new(versions,
+				      json_pack("{s:i, s:s, s:o, s:o}", "version", v->version, "state", v->state, "kcv",
+						v->kcv[0] ? json_string(v->kcv) : json_null(), "created_at",
+						time_or_null(v->created_at_us)));
 	}
-	return json_pack("{s:s, s:s, s:s, s:i, s:o, s:s, s:i, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
-			 " s:o}",
-			 "id", id, "name", k->name, "type", k->type, "size", k->size, "usage", usage, "state", k->state,
-			 "primary_version", k->primary_version, "exportable", k->exportable, "versions", versions,
-			 "rotation_period_days",
-			 k->rotation_period_days < 0 ? json_null() : json_integer(k->rotation_period_days),
-			 "next_rotation_at", time_or_null(k->next_rotation_at_us), "expires_at",
-			 time_or_null(k->expires_at_us), "activate_at", time_or_null(k->activate_at_us), "destroy_at",
-			 time_or_null(k->destroy_at_us), "labels", json_text_or_empty(k->labels_json), "description",
-			 k->description ? json_string(k->description) : json_null(), "policy",
-			 json_text_or_empty(k->policy_json), "created_at", time_or_null(k->created_at_us),
-			 "updated_at", time_or_null(k->updated_at_us));
+	return json_pack(
+	    "{s:s, s:s, s:s, s:i, s:o, s:s, s:i, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
+	    " s:o}",
+	    "id", id, "name", k->name, "type", k->type, "size", k->size, "usage", usage, "state", k->state,
+	    "primary_version", k->primary_version, "exportable", k->exportable, "versions", versions,
+	    "rotation_period_days", k->rotation_period_days < 0 ? json_null() : json_integer(k->rotation_period_days),
+	    "next_rotation_at", time_or_null(k->next_rotation_at_us), "expires_at", time_or_null(k->expires_at_us),
+	    "activate_at", time_or_null(k->activate_at_us), "destroy_at", time_or_null(k->destroy_at_us), "labels",
+	    json_text_or_empty(k->labels_json), "description",
+	    k->description ? json_string(k->description) : json_null(), "policy", json_text_or_empty(k->policy_json),
+	    "created_at", time_or_null(k->created_at_us), "updated_at", time_or_null(k->updated_at_us));
 }
 
 hg_err api_key_resolve(struct hg_request *req, struct hg_key_row **out)
@@ -72,12 +72,12 @@ static const char *const key_types[] = {"AES", NULL};
 hg_err api_keys_create(struct hg_request *req)
 {
 	static const struct hg_field fields[] = {
-		{"name", HG_F_STRING, true, offsetof(struct create_in, name), 1, HG_MAX_NAME, NULL},
-		{"type", HG_F_STRING, true, offsetof(struct create_in, type), 1, 16, key_types},
-		{"size", HG_F_INT, false, offsetof(struct create_in, size), 1, 65536, NULL},
-		{"usage", HG_F_STRINGS, false, offsetof(struct create_in, usage), 1, HG_USE_COUNT, hg_usage_names},
-		{"labels", HG_F_LABELS, false, offsetof(struct create_in, labels), 0, 64, NULL},
-		{"description", HG_F_STRING, false, offsetof(struct create_in, description), 0, 1024, NULL},
+	    {"name", HG_F_STRING, true, offsetof(struct create_in, name), 1, HG_MAX_NAME, NULL},
+	    {"type", HG_F_STRING, true, offsetof(struct create_in, type), 1, 16, key_types},
+	    {"size", HG_F_INT, false, offsetof(struct create_in, size), 1, 65536, NULL},
+	    {"usage", HG_F_STRINGS, false, offsetof(struct create_in, usage), 1, HG_USE_COUNT, hg_usage_names},
+	    {"labels", HG_F_LABELS, false, offsetof(struct create_in, labels), 0, 64, NULL},
+	    {"description", HG_F_STRING, false, offsetof(struct create_in, description), 0, 1024, NULL},
 	};
 	struct create_in in = {.size = 256};
 	json_t *root;
@@ -86,13 +86,12 @@ hg_err api_keys_create(struct hg_request *req)
 		json_decref(root);
 		return e;
 	}
-	struct hg_key_spec spec = {.name = in.name, .type = in.type, .size = (int)in.size,
-				   .description = in.description};
+	struct hg_key_spec spec = {
+	    .name = in.name, .type = in.type, .size = (int)in.size, .description = in.description};
 	if (in.usage) {
 		size_t i;
 		json_t *u;
-		json_array_foreach(in.usage, i, u)
-		{
+		json_array_foreach (in.usage, i, u) {
 			for (unsigned b = 0; b < HG_USE_COUNT; b++)
 				if (strcmp(json_string_value(u), hg_usage_names[b]) == 0)
 					spec.usage |= 1u << b;

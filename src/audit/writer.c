@@ -64,9 +64,9 @@ size_t audit_canonical(char *out, size_t cap, const char *chain_id, int64_t seq,
 	snprintf(kv_s, sizeof kv_s, "%d", key_version);
 	snprintf(st_s, sizeof st_s, "%d", http_status);
 	snprintf(du_s, sizeof du_s, "%lld", (long long)duration_us);
-	const char *f[] = {"hsmgw-audit-v1", chain_id, seq_s,	   ts_s,	 tenant,   caller,
-			   request_id,	     operation, key_id,	   key_version ? kv_s : NULL,
-			   outcome,	     st_s,	error_code, hsm_node,	 du_s,	   prev_hash};
+	const char *f[] = {
+	    "hsmgw-audit-v1",          chain_id, seq_s, ts_s,       tenant,   caller, request_id, operation, key_id,
+	    key_version ? kv_s : NULL, outcome,  st_s,  error_code, hsm_node, du_s,   prev_hash};
 	size_t at = 0;
 	for (size_t i = 0; i < sizeof f / sizeof *f; i++)
 		at = put_field(out, cap, at, f[i]);
@@ -118,7 +118,7 @@ static hg_err write_batch(struct hg_audit *a, struct qrow **rows, size_t n)
 	if (e != HG_OK)
 		return e;
 	struct hg_audit_record *recs = calloc(n, sizeof *recs);
-	char (*kids)[HG_UUID_STR_LEN + 1] = calloc(n, sizeof *kids);
+	char(*kids)[HG_UUID_STR_LEN + 1] = calloc(n, sizeof *kids);
 	int64_t seq = a->seq;
 	char prev[65];
 	memcpy(prev, a->prev_hash, sizeof prev);

@@ -27,7 +27,7 @@ struct hg_auth {
 
 static const char *const scope_names[HG_SCOPE_COUNT] = {
 #define HG_SCOPE_NAME(e, s) [e##_BIT] = s,
-	HG_SCOPES(HG_SCOPE_NAME)
+    HG_SCOPES(HG_SCOPE_NAME)
 #undef HG_SCOPE_NAME
 };
 
@@ -111,8 +111,7 @@ static bool audience_ok(json_t *aud, const char *want)
 		return strcmp(json_string_value(aud), want) == 0;
 	size_t i;
 	json_t *v;
-	json_array_foreach(aud, i, v)
-	{
+	json_array_foreach (aud, i, v) {
 		if (json_is_string(v) && strcmp(json_string_value(v), want) == 0)
 			return true;
 	}

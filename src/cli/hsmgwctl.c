@@ -99,8 +99,8 @@ static int cmd_token(const struct hg_config *cfg, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	const char *path = getenv("HSMGW_CONFIG") ? getenv("HSMGW_CONFIG") : "var/dev/hsmgw.json";
 	int o;
 	while ((o = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {

@@ -16,8 +16,8 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	const char *config_path = NULL;
 	int o;
 	while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -71,8 +71,13 @@ int main(int argc, char **argv)
 	}
 	if (!(audit = audit_start(cfg)))
 		goto out;
-	struct hg_server_deps deps = {.cfg = cfg, .routes = api_routes, .n_routes = api_n_routes, .auth = auth,
-				      .audit = audit, .hsm_node = p11_info(app.p11)->node, .app = &app};
+	struct hg_server_deps deps = {.cfg = cfg,
+				      .routes = api_routes,
+				      .n_routes = api_n_routes,
+				      .auth = auth,
+				      .audit = audit,
+				      .hsm_node = p11_info(app.p11)->node,
+				      .app = &app};
 	if (!(srv = http_start(&deps, err, sizeof err))) {
 		log_error("start: %s", err);
 		goto out;

@@ -135,8 +135,7 @@ static enum MHD_Result answer(struct hg_server *s, struct MHD_Connection *c, str
 	char *text = body ? json_dumps(body, JSON_COMPACT) : strdup("");
 	if (body != r->json)
 		json_decref(body);
-	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 				err == HG_OK ? "application/json" : "application/problem+json");
 	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
@@ -244,8 +243,7 @@ static bool body_append(struct reqstate *st, const char *data, size_t n, size_t 
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-				 const char *version, const char *upload_data, size_t *upload_data_size,
-				 void **con_cls)
+				 const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
 	(void)version;
 	struct hg_server *s = cls;
@@ -317,11 +315,11 @@ struct hg_server *http_start(const struct hg_server_deps *deps, char *err, size_
 	s->deps = *deps;
 	s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
 				on_access, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s, MHD_OPTION_SOCK_ADDR,
-				(struct sockaddr *)&sa,
-				MHD_OPTION_THREAD_POOL_SIZE, deps->cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
-				deps->cfg->http_connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
-				deps->cfg->http_connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-				(size_t)64 * 1024, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+				(struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, deps->cfg->http_threads,
+				MHD_OPTION_CONNECTION_LIMIT, deps->cfg->http_connection_limit,
+				MHD_OPTION_CONNECTION_TIMEOUT, deps->cfg->http_connection_timeout_s,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_NOTIFY_COMPLETED,
+				on_completed, s, MHD_OPTION_END);
 	if (!s->d) {
 		snprintf(err, len, "cannot listen on %s:%u", deps->cfg->listen_address, deps->cfg->listen_port);
 		free(s);

@@ -7,7 +7,7 @@
 
 const char *const hg_usage_names[HG_USE_COUNT] = {
 #define HG_USAGE_NAME(e, s) [e] = s,
-	HG_USAGES(HG_USAGE_NAME)
+    HG_USAGES(HG_USAGE_NAME)
 #undef HG_USAGE_NAME
 };
 
@@ -30,7 +30,8 @@ static hg_err check_spec(const struct hg_key_spec *s, char *detail, size_t len)
 		return invalid(detail, len, "a key name must not have the form of a UUID");
 	if (strspn(s->name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(s->name) ||
 	    s->name[0] == '.' || s->name[0] == '-' || s->name[0] == '_')
-		return invalid(detail, len, "a key name is letters, digits, '.', '_' and '-', starting with a letter or digit");
+		return invalid(detail, len,
+			       "a key name is letters, digits, '.', '_' and '-', starting with a letter or digit");
 	if (strcmp(s->type, "AES") != 0)
 		return invalid(detail, len, "unsupported key type");
 	if (s->size != 128 && s->size != 192 && s->size != 256)
@@ -40,8 +41,8 @@ static hg_err check_spec(const struct hg_key_spec *s, char *detail, size_t len)
 	return HG_OK;
 }
 
-hg_err keys_create(const struct hg_keys *k, const char *tenant, const struct hg_key_spec *spec,
-		   struct hg_key_row **out, char *detail, size_t len)
+hg_err keys_create(const struct hg_keys *k, const char *tenant, const struct hg_key_spec *spec, struct hg_key_row **out,
+		   char *detail, size_t len)
 {
 	hg_err e = check_spec(spec, detail, len);
 	if (e != HG_OK)
@@ -125,8 +126,8 @@ static bool key_state_allows(const char *state, bool protecting)
 	return strcmp(state, "active") == 0 || (!protecting && strcmp(state, "deactivated") == 0);
 }
 
-hg_err keys_version_for(const struct hg_key_row *key, enum hg_usage use, int version,
-			const struct hg_version_row **out, char *detail, size_t len)
+hg_err keys_version_for(const struct hg_key_row *key, enum hg_usage use, int version, const struct hg_version_row **out,
+			char *detail, size_t len)
 {
 	if (!has_usage(key, use)) {
 		snprintf(detail, len, "key usage does not include %s", hg_usage_names[use]);

@@ -6,8 +6,7 @@
 #include "p11_internal.h"
 
 /* Runs one single-part AES-ECB encryption of one block (for the KCV only). */
-static CK_RV ecb_block(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE k, const uint8_t in[16],
-		       uint8_t out[16])
+static CK_RV ecb_block(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE k, const uint8_t in[16], uint8_t out[16])
 {
 	CK_MECHANISM m = {CKM_AES_ECB, NULL, 0};
 	CK_RV rv = p->f->C_EncryptInit(s, &m, k);
@@ -54,23 +53,15 @@ hg_err p11_aes_generate(struct hg_p11 *p, const hg_uuid *id, unsigned bits, unsi
 	/* CKA_ENCRYPT starts TRUE so the KCV can be computed, and is switched off below when
 	 * the usage does not include encryption. */
 	CK_ATTRIBUTE tmpl[] = {
-		{CKA_CLASS, &cls, sizeof cls},
-		{CKA_KEY_TYPE, &kt, sizeof kt},
-		{CKA_VALUE_LEN, &len, sizeof len},
-		{CKA_TOKEN, &yes, sizeof yes},
-		{CKA_PRIVATE, &yes, sizeof yes},
-		{CKA_SENSITIVE, &yes, sizeof yes},
-		{CKA_EXTRACTABLE, &no, sizeof no},
-		{CKA_MODIFIABLE, &yes, sizeof yes},
-		{CKA_ENCRYPT, &yes, sizeof yes},
-		{CKA_DECRYPT, &dec, sizeof dec},
-		{CKA_SIGN, &no, sizeof no},
-		{CKA_VERIFY, &no, sizeof no},
-		{CKA_WRAP, &no, sizeof no},
-		{CKA_UNWRAP, &no, sizeof no},
-		{CKA_DERIVE, &no, sizeof no},
-		{CKA_ID, (void *)id->b, sizeof id->b},
-		{CKA_LABEL, label, HG_UUID_STR_LEN},
+	    {CKA_CLASS, &cls, sizeof cls},       {CKA_KEY_TYPE, &kt, sizeof kt},
+	    {CKA_VALUE_LEN, &len, sizeof len},   {CKA_TOKEN, &yes, sizeof yes},
+	    {CKA_PRIVATE, &yes, sizeof yes},     {CKA_SENSITIVE, &yes, sizeof yes},
+	    {CKA_EXTRACTABLE, &no, sizeof no},   {CKA_MODIFIABLE, &yes, sizeof yes},
+	    {CKA_ENCRYPT, &yes, sizeof yes},     {CKA_DECRYPT, &dec, sizeof dec},
+	    {CKA_SIGN, &no, sizeof no},          {CKA_VERIFY, &no, sizeof no},
+	    {CKA_WRAP, &no, sizeof no},          {CKA_UNWRAP, &no, sizeof no},
+	    {CKA_DERIVE, &no, sizeof no},        {CKA_ID, (void *)id->b, sizeof id->b},
+	    {CKA_LABEL, label, HG_UUID_STR_LEN},
 	};
 	CK_MECHANISM m = {CKM_AES_KEY_GEN, NULL, 0};
 	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
@@ -118,8 +109,8 @@ static void gcm_params(CK_GCM_PARAMS *g, uint8_t *iv, const uint8_t *aad, size_t
 	g->ulTagBits = HG_GCM_TAG_LEN * 8;
 }
 
-hg_err p11_aes_gcm_encrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *aad, size_t aad_len,
-			   const uint8_t *pt, size_t n, uint8_t *out)
+hg_err p11_aes_gcm_encrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *aad, size_t aad_len, const uint8_t *pt,
+			   size_t n, uint8_t *out)
 {
 	struct p11_sess *s;
 	CK_OBJECT_HANDLE k;
@@ -145,8 +136,8 @@ hg_err p11_aes_gcm_encrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *a
 	return p11_rv_err(rv);
 }
 
-hg_err p11_aes_gcm_decrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *aad, size_t aad_len,
-			   const uint8_t *in, size_t n, uint8_t *pt, size_t *pt_len)
+hg_err p11_aes_gcm_decrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *aad, size_t aad_len, const uint8_t *in,
+			   size_t n, uint8_t *pt, size_t *pt_len)
 {
 	if (n < HG_GCM_IV_LEN + HG_GCM_TAG_LEN)
 		return HG_E_INVALID;

@@ -81,14 +81,13 @@ void handles_drop(struct handle_cache *c, const hg_uuid *id)
 	pthread_rwlock_unlock(&c->lock);
 }
 
-CK_RV handles_get(struct hg_p11 *p, CK_SESSION_HANDLE s, const hg_uuid *id, CK_OBJECT_CLASS cls,
-		  CK_OBJECT_HANDLE *out)
+CK_RV handles_get(struct hg_p11 *p, CK_SESSION_HANDLE s, const hg_uuid *id, CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *out)
 {
 	if (lookup(&p->handles, id, cls, out))
 		return CKR_OK;
 	CK_ATTRIBUTE tmpl[] = {
-		{CKA_CLASS, &cls, sizeof cls},
-		{CKA_ID, (void *)id->b, sizeof id->b},
+	    {CKA_CLASS, &cls, sizeof cls},
+	    {CKA_ID, (void *)id->b, sizeof id->b},
 	};
 	CK_RV rv = p->f->C_FindObjectsInit(s, tmpl, 2);
 	if (rv != CKR_OK)

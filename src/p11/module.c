@@ -9,22 +9,18 @@
 hg_err p11_rv_err(CK_RV rv)
 {
 	switch (rv) {
-	case CKR_OK:
-		return HG_OK;
+	case CKR_OK: return HG_OK;
 	case CKR_ENCRYPTED_DATA_INVALID:
 	case CKR_ENCRYPTED_DATA_LEN_RANGE:
 	case CKR_DATA_LEN_RANGE:
 	case CKR_DATA_INVALID:
 	case CKR_SIGNATURE_INVALID:
 	case CKR_SIGNATURE_LEN_RANGE:
-	case CKR_MECHANISM_PARAM_INVALID:
-		return HG_E_INVALID;
+	case CKR_MECHANISM_PARAM_INVALID: return HG_E_INVALID;
 	case CKR_KEY_FUNCTION_NOT_PERMITTED:
-	case CKR_KEY_TYPE_INCONSISTENT:
-		return HG_E_KEY_USAGE;
+	case CKR_KEY_TYPE_INCONSISTENT: return HG_E_KEY_USAGE;
 	case CKR_OBJECT_HANDLE_INVALID:
-	case CKR_KEY_HANDLE_INVALID:
-		return HG_E_KEY_STATE;
+	case CKR_KEY_HANDLE_INVALID: return HG_E_KEY_STATE;
 	case CKR_DEVICE_ERROR:
 	case CKR_DEVICE_MEMORY:
 	case CKR_DEVICE_REMOVED:
@@ -36,10 +32,8 @@ hg_err p11_rv_err(CK_RV rv)
 	case CKR_USER_NOT_LOGGED_IN:
 	case CKR_CRYPTOKI_NOT_INITIALIZED:
 	case CKR_FUNCTION_FAILED:
-	case CKR_GENERAL_ERROR:
-		return HG_E_HSM_UNAVAILABLE;
-	default:
-		return HG_E_INTERNAL;
+	case CKR_GENERAL_ERROR: return HG_E_HSM_UNAVAILABLE;
+	default: return HG_E_INTERNAL;
 	}
 }
 
@@ -53,10 +47,8 @@ bool p11_rv_breaks_session(CK_RV rv)
 	case CKR_SESSION_CLOSED:
 	case CKR_USER_NOT_LOGGED_IN:
 	case CKR_GENERAL_ERROR:
-	case CKR_FUNCTION_FAILED:
-		return true;
-	default:
-		return false;
+	case CKR_FUNCTION_FAILED: return true;
+	default: return false;
 	}
 }
 

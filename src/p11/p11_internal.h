@@ -26,7 +26,7 @@ struct handle_cache {
 		CK_OBJECT_CLASS cls;
 		CK_OBJECT_HANDLE h;
 		bool used;
-	} *slots;
+	} * slots;
 	size_t cap, n;
 };
 
@@ -71,8 +71,7 @@ void handles_init(struct handle_cache *c);
 void handles_free(struct handle_cache *c);
 /* The object handle of the secret/private key with CKA_ID id: from the cache, or found
  * once with C_FindObjects (always ended with C_FindObjectsFinal) and cached. */
-CK_RV handles_get(struct hg_p11 *p, CK_SESSION_HANDLE s, const hg_uuid *id, CK_OBJECT_CLASS cls,
-		  CK_OBJECT_HANDLE *out);
+CK_RV handles_get(struct hg_p11 *p, CK_SESSION_HANDLE s, const hg_uuid *id, CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *out);
 void handles_put(struct handle_cache *c, const hg_uuid *id, CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE h);
 void handles_drop(struct handle_cache *c, const hg_uuid *id);
 

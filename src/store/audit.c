@@ -55,9 +55,10 @@ static void copy_field(char **buf, size_t *len, size_t *cap, const char *s, bool
 hg_err store_audit_append(struct hg_db_conn *hc, const struct hg_audit_record *rows, size_t n)
 {
 	PGconn *c = (PGconn *)hc;
-	PGresult *r = PQexec(c, "COPY audit_log (chain_id, seq, ts, tenant, caller, request_id, operation, key_id,"
-				" key_version, outcome, http_status, error_code, hsm_node, duration_us, prev_hash, hash)"
-				" FROM STDIN");
+	PGresult *r =
+	    PQexec(c, "COPY audit_log (chain_id, seq, ts, tenant, caller, request_id, operation, key_id,"
+		      " key_version, outcome, http_status, error_code, hsm_node, duration_us, prev_hash, hash)"
+		      " FROM STDIN");
 	hg_err e = db_result_err(c, r, PGRES_COPY_IN, "audit COPY");
 	PQclear(r);
 	if (e != HG_OK)
@@ -72,9 +73,12 @@ hg_err store_audit_append(struct hg_db_conn *hc, const struct hg_audit_record *r
 		snprintf(kv, sizeof kv, "%d", a->key_version);
 		snprintf(status, sizeof status, "%d", a->http_status);
 		snprintf(dur, sizeof dur, "%lld", (long long)a->duration_us);
-		const char *f[] = {a->chain_id,	  seq,	  ts,	      a->tenant, a->caller,
-				   a->request_id, a->operation, a->key_id, a->key_version ? kv : NULL,
-				   a->outcome,	  status, a->error_code, a->hsm_node, dur, a->prev_hash, a->hash};
+		const char *f[] = {a->chain_id,  seq,       ts,
+				   a->tenant,    a->caller, a->request_id,
+				   a->operation, a->key_id, a->key_version ? kv : NULL,
+				   a->outcome,   status,    a->error_code,
+				   a->hsm_node,  dur,       a->prev_hash,
+				   a->hash};
 		size_t nf = sizeof f / sizeof *f;
 		for (size_t j = 0; j < nf; j++)
 			copy_field(&buf, &len, &cap, f[j], j == nf - 1);

@@ -54,8 +54,7 @@ static bool versions_from_json(struct hg_key_row *k, const char *text)
 	size_t i;
 	json_t *v;
 	bool ok = true;
-	json_array_foreach(arr, i, v)
-	{
+	json_array_foreach (arr, i, v) {
 		struct hg_version_row *vr = &k->versions[i];
 		const char *id = json_string_value(json_object_get(v, "id"));
 		const char *state = json_string_value(json_object_get(v, "state"));
@@ -137,8 +136,17 @@ hg_err store_key_insert(struct hg_db *db, struct hg_key_row *k)
 	snprintf(size, sizeof size, "%d", k->size);
 	snprintf(primary, sizeof primary, "%d", k->primary_version);
 	array_literal(k->usage, usage, sizeof usage);
-	const char *kp[] = {id,	     k->tenant,		 k->name,	   k->type,	     size, usage, k->state,
-			    primary, k->exportable ? "t" : "f", k->labels_json, k->description};
+	const char *kp[] = {id,
+			    k->tenant,
+			    k->name,
+			    k->type,
+			    size,
+			    usage,
+			    k->state,
+			    primary,
+			    k->exportable ? "t" : "f",
+			    k->labels_json,
+			    k->description};
 	e = exec_simple(c, "BEGIN");
 	PGresult *r = NULL;
 	if (e == HG_OK) {
@@ -176,8 +184,7 @@ hg_err store_key_insert(struct hg_db *db, struct hg_key_row *k)
 	return e;
 }
 
-hg_err store_key_get(struct hg_db *db, const char *tenant, const hg_uuid *id, const char *name,
-		     struct hg_key_row **out)
+hg_err store_key_get(struct hg_db *db, const char *tenant, const hg_uuid *id, const char *name, struct hg_key_row **out)
 {
 	PGconn *c;
 	hg_err e = db_borrow(db, &c);

@@ -103,8 +103,9 @@ int store_migrate(const char *conninfo, const char *dir, FILE *out)
 
 	bool ok = run(c, "SET client_min_messages = warning", out) &&
 		  run(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK_ID ")", out) &&
-		  run(c, "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
-			 " applied_at timestamptz NOT NULL DEFAULT now())",
+		  run(c,
+		      "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+		      " applied_at timestamptz NOT NULL DEFAULT now())",
 		      out);
 	size_t done = 0;
 	for (size_t i = 0; ok && i < n; i++) {

@@ -14,16 +14,16 @@ static const struct {
 	const char *name;
 	const char *sql;
 } statements[] = {
-	{"tenant_upsert", "INSERT INTO tenants (name) VALUES ($1) ON CONFLICT DO NOTHING"},
-	{"key_insert", "INSERT INTO keys (id, tenant, name, type, size, usage, state, primary_version, exportable,"
-		       " labels, description) VALUES ($1, $2, $3, $4, $5, $6::text[], $7, $8, $9, $10::jsonb, $11)"
-		       " RETURNING seq, " HG_SQL_US("created_at") ", " HG_SQL_US("updated_at")},
-	{"version_insert", "INSERT INTO key_versions (key_id, version, hsm_id, state, kcv) VALUES ($1, $2, $3, $4, $5)"
-			   " RETURNING " HG_SQL_US("created_at")},
-	{"key_by_id", HG_SQL_KEY_SELECT " WHERE k.tenant = $1 AND k.id = $2"},
-	{"key_by_name", HG_SQL_KEY_SELECT " WHERE k.tenant = $1 AND k.name = $2"},
-	{"key_list", HG_SQL_KEY_SELECT " WHERE k.tenant = $1 AND k.seq > $2 ORDER BY k.seq LIMIT $3"},
-	{"ping", "SELECT 1"},
+    {"tenant_upsert", "INSERT INTO tenants (name) VALUES ($1) ON CONFLICT DO NOTHING"},
+    {"key_insert", "INSERT INTO keys (id, tenant, name, type, size, usage, state, primary_version, exportable,"
+		   " labels, description) VALUES ($1, $2, $3, $4, $5, $6::text[], $7, $8, $9, $10::jsonb, $11)"
+		   " RETURNING seq, " HG_SQL_US("created_at") ", " HG_SQL_US("updated_at")},
+    {"version_insert", "INSERT INTO key_versions (key_id, version, hsm_id, state, kcv) VALUES ($1, $2, $3, $4, $5)"
+		       " RETURNING " HG_SQL_US("created_at")},
+    {"key_by_id", HG_SQL_KEY_SELECT " WHERE k.tenant = $1 AND k.id = $2"},
+    {"key_by_name", HG_SQL_KEY_SELECT " WHERE k.tenant = $1 AND k.name = $2"},
+    {"key_list", HG_SQL_KEY_SELECT " WHERE k.tenant = $1 AND k.seq > $2 ORDER BY k.seq LIMIT $3"},
+    {"ping", "SELECT 1"},
 };
 
 struct hg_db {

@@ -11,7 +11,7 @@
 #include "hsmgw/config.h"
 
 const char *const hg_jwt_alg_names[HG_ALG_COUNT] = {
-	"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "HS256", "HS384", "HS512",
+    "RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "HS256", "HS384", "HS512",
 };
 
 enum ctype { C_STR, C_UINT, C_ENV, C_ALGS };
@@ -30,35 +30,35 @@ struct ckey {
 #define TEN(f) offsetof(struct hg_tenant_cfg, f)
 
 static const struct ckey config_keys[] = {
-	{"listen", "address", C_STR, CFG(listen_address), false, "127.0.0.1", 0, 0, 0},
-	{"listen", "port", C_UINT, CFG(listen_port), false, NULL, 8080, 1, 65535},
-	{"http", "threads", C_UINT, CFG(http_threads), false, NULL, 16, 1, 1024},
-	{"http", "max_body_bytes", C_UINT, CFG(http_max_body_bytes), false, NULL, 1048576, 1024, 16777216},
-	{"http", "connection_limit", C_UINT, CFG(http_connection_limit), false, NULL, 1024, 1, 65536},
-	{"http", "connection_timeout_seconds", C_UINT, CFG(http_connection_timeout_s), false, NULL, 30, 1, 3600},
-	{"database", "conninfo", C_STR, CFG(db_conninfo), true, NULL, 0, 0, 0},
-	{"database", "admin_conninfo", C_STR, CFG(db_admin_conninfo), false, NULL, 0, 0, 0},
-	{"database", "pool_size", C_UINT, CFG(db_pool_size), false, NULL, 8, 1, 256},
-	{"database", "wait_ms", C_UINT, CFG(db_wait_ms), false, NULL, 2000, 1, 60000},
-	{"hsm", "module", C_STR, CFG(hsm_module), true, NULL, 0, 0, 0},
-	{"hsm", "token_label", C_STR, CFG(hsm_token_label), true, NULL, 0, 0, 0},
-	{"hsm", "pin_file", C_STR, CFG(hsm_pin_file), true, NULL, 0, 0, 0},
-	{"hsm", "sessions", C_UINT, CFG(hsm_sessions), false, NULL, 8, 1, 1024},
-	{"hsm", "wait_ms", C_UINT, CFG(hsm_wait_ms), false, NULL, 2000, 1, 60000},
-	{"hsm", "module_env", C_ENV, CFG(hsm_env), false, NULL, 0, 0, 0},
-	{"audit", "chain_id", C_STR, CFG(audit_chain_id), false, "hsmgwd", 0, 0, 0},
-	{"audit", "batch_max", C_UINT, CFG(audit_batch_max), false, NULL, 1024, 1, 65536},
-	{"audit", "commit_timeout_ms", C_UINT, CFG(audit_commit_timeout_ms), false, NULL, 5000, 100, 600000},
-	{"log", "level", C_STR, CFG(log_level), false, "info", 0, 0, 0},
+    {"listen", "address", C_STR, CFG(listen_address), false, "127.0.0.1", 0, 0, 0},
+    {"listen", "port", C_UINT, CFG(listen_port), false, NULL, 8080, 1, 65535},
+    {"http", "threads", C_UINT, CFG(http_threads), false, NULL, 16, 1, 1024},
+    {"http", "max_body_bytes", C_UINT, CFG(http_max_body_bytes), false, NULL, 1048576, 1024, 16777216},
+    {"http", "connection_limit", C_UINT, CFG(http_connection_limit), false, NULL, 1024, 1, 65536},
+    {"http", "connection_timeout_seconds", C_UINT, CFG(http_connection_timeout_s), false, NULL, 30, 1, 3600},
+    {"database", "conninfo", C_STR, CFG(db_conninfo), true, NULL, 0, 0, 0},
+    {"database", "admin_conninfo", C_STR, CFG(db_admin_conninfo), false, NULL, 0, 0, 0},
+    {"database", "pool_size", C_UINT, CFG(db_pool_size), false, NULL, 8, 1, 256},
+    {"database", "wait_ms", C_UINT, CFG(db_wait_ms), false, NULL, 2000, 1, 60000},
+    {"hsm", "module", C_STR, CFG(hsm_module), true, NULL, 0, 0, 0},
+    {"hsm", "token_label", C_STR, CFG(hsm_token_label), true, NULL, 0, 0, 0},
+    {"hsm", "pin_file", C_STR, CFG(hsm_pin_file), true, NULL, 0, 0, 0},
+    {"hsm", "sessions", C_UINT, CFG(hsm_sessions), false, NULL, 8, 1, 1024},
+    {"hsm", "wait_ms", C_UINT, CFG(hsm_wait_ms), false, NULL, 2000, 1, 60000},
+    {"hsm", "module_env", C_ENV, CFG(hsm_env), false, NULL, 0, 0, 0},
+    {"audit", "chain_id", C_STR, CFG(audit_chain_id), false, "hsmgwd", 0, 0, 0},
+    {"audit", "batch_max", C_UINT, CFG(audit_batch_max), false, NULL, 1024, 1, 65536},
+    {"audit", "commit_timeout_ms", C_UINT, CFG(audit_commit_timeout_ms), false, NULL, 5000, 100, 600000},
+    {"log", "level", C_STR, CFG(log_level), false, "info", 0, 0, 0},
 };
 
 static const struct ckey tenant_keys[] = {
-	{NULL, "name", C_STR, TEN(name), true, NULL, 0, 0, 0},
-	{NULL, "issuer", C_STR, TEN(issuer), true, NULL, 0, 0, 0},
-	{NULL, "audience", C_STR, TEN(audience), true, NULL, 0, 0, 0},
-	{NULL, "algorithms", C_ALGS, TEN(algorithms), true, NULL, 0, 0, 0},
-	{NULL, "key_file", C_STR, TEN(key_file), true, NULL, 0, 0, 0},
-	{NULL, "dev_signing_key_file", C_STR, TEN(dev_signing_key_file), false, NULL, 0, 0, 0},
+    {NULL, "name", C_STR, TEN(name), true, NULL, 0, 0, 0},
+    {NULL, "issuer", C_STR, TEN(issuer), true, NULL, 0, 0, 0},
+    {NULL, "audience", C_STR, TEN(audience), true, NULL, 0, 0, 0},
+    {NULL, "algorithms", C_ALGS, TEN(algorithms), true, NULL, 0, 0, 0},
+    {NULL, "key_file", C_STR, TEN(key_file), true, NULL, 0, 0, 0},
+    {NULL, "dev_signing_key_file", C_STR, TEN(dev_signing_key_file), false, NULL, 0, 0, 0},
 };
 
 #define NKEYS(t) (sizeof(t) / sizeof(t)[0])
@@ -100,8 +100,7 @@ static bool store_value(const struct ckey *k, json_t *v, void *base, const char 
 		char **env = calloc(n + 1, sizeof *env);
 		const char *name;
 		json_t *val;
-		json_object_foreach(v, name, val)
-		{
+		json_object_foreach (v, name, val) {
 			if (!json_is_string(val) || !*name || strchr(name, '=')) {
 				for (size_t j = 0; j < i; j++)
 					free(env[j]);
@@ -121,20 +120,21 @@ static bool store_value(const struct ckey *k, json_t *v, void *base, const char 
 		json_t *a;
 		if (!json_is_array(v) || json_array_size(v) == 0)
 			return set_err(err, len, "%s: must be a non-empty array", where);
-		json_array_foreach(v, i, a)
-		{
+		json_array_foreach (v, i, a) {
 			size_t j = 0;
-			while (j < HG_ALG_COUNT && !(json_is_string(a) && strcmp(json_string_value(a), hg_jwt_alg_names[j]) == 0))
+			while (j < HG_ALG_COUNT &&
+			       !(json_is_string(a) && strcmp(json_string_value(a), hg_jwt_alg_names[j]) == 0))
 				j++;
 			if (j == HG_ALG_COUNT)
-				return set_err(err, len, "%s: unsupported algorithm %s (RS/ES/HS 256/384/512 only)", where,
-					       json_is_string(a) ? json_string_value(a) : "(not a string)");
+				return set_err(err, len, "%s: unsupported algorithm %s (RS/ES/HS 256/384/512 only)",
+					       where, json_is_string(a) ? json_string_value(a) : "(not a string)");
 			mask |= 1u << j;
 		}
 		/* One key file holds one key: an RSA key, an EC key or an HMAC secret. */
 		unsigned families = !!(mask & 0x007u) + !!(mask & 0x038u) + !!(mask & 0x1c0u);
 		if (families > 1)
-			return set_err(err, len, "%s: one tenant's algorithms must all be RS*, all ES* or all HS*", where);
+			return set_err(err, len, "%s: one tenant's algorithms must all be RS*, all ES* or all HS*",
+				       where);
 		*(unsigned *)dst = mask;
 		return true;
 	}
@@ -159,13 +159,13 @@ static bool load_object(const struct ckey *keys, size_t n, const char *section, 
 {
 	const char *name;
 	json_t *v;
-	json_object_foreach(obj, name, v)
-	{
+	json_object_foreach (obj, name, v) {
 		char where[160];
 		snprintf(where, sizeof where, "%s%s%s%s", prefix, section ? section : "", section ? "." : "", name);
 		size_t i = 0;
-		while (i < n && !((section ? keys[i].section && strcmp(keys[i].section, section) == 0 : !keys[i].section) &&
-				  strcmp(keys[i].name, name) == 0))
+		while (i < n &&
+		       !((section ? keys[i].section && strcmp(keys[i].section, section) == 0 : !keys[i].section) &&
+			 strcmp(keys[i].name, name) == 0))
 			i++;
 		if (i == n)
 			return set_err(err, len, "unknown key %s", where);
@@ -206,8 +206,7 @@ static bool load_tenants(struct hg_config *cfg, json_t *arr, char *err, size_t l
 	cfg->tenants = calloc(cfg->n_tenants, sizeof *cfg->tenants);
 	size_t i;
 	json_t *t;
-	json_array_foreach(arr, i, t)
-	{
+	json_array_foreach (arr, i, t) {
 		char prefix[32];
 		snprintf(prefix, sizeof prefix, "tenants[%zu].", i);
 		bool seen[NKEYS(tenant_keys)] = {0};
@@ -243,8 +242,7 @@ struct hg_config *config_load(const char *path, char *err, size_t len)
 	apply_defaults(config_keys, NKEYS(config_keys), cfg);
 	const char *name;
 	json_t *v;
-	json_object_foreach(root, name, v)
-	{
+	json_object_foreach (root, name, v) {
 		if (!ok)
 			break;
 		if (strcmp(name, "tenants") == 0)
@@ -304,10 +302,8 @@ static json_t *dump_value(const struct ckey *k, const void *base)
 {
 	const char *src = (const char *)base + k->off;
 	switch (k->type) {
-	case C_STR:
-		return *(char *const *)src ? json_string(*(char *const *)src) : json_null();
-	case C_UINT:
-		return json_integer(*(const unsigned *)src);
+	case C_STR: return *(char *const *)src ? json_string(*(char *const *)src) : json_null();
+	case C_UINT: return json_integer(*(const unsigned *)src);
 	case C_ENV: {
 		json_t *o = json_object();
 		for (char *const *e = *(char **const *)src; e && *e; e++) {

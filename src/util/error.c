@@ -7,7 +7,7 @@ static const struct {
 	const char *title;
 } errors[HG_ERR_COUNT] = {
 #define HG_ERR_ROW(e, status, code, title) [e] = {status, code, title},
-	HG_ERRORS(HG_ERR_ROW)
+    HG_ERRORS(HG_ERR_ROW)
 #undef HG_ERR_ROW
 };
 

@@ -42,10 +42,16 @@ static void setup(void)
 	snprintf(other_pub, sizeof other_pub, "%s/other.pub", dir);
 	write_key_pair(acme_priv, acme_pub);
 	write_key_pair(other_priv, other_pub);
-	tenants[0] = (struct hg_tenant_cfg){.name = "acme", .issuer = "https://acme/", .audience = "hsmgw",
-					    .algorithms = 1u << HG_ALG_ES256, .key_file = acme_pub};
-	tenants[1] = (struct hg_tenant_cfg){.name = "globex", .issuer = "https://globex/", .audience = "hsmgw",
-					    .algorithms = 1u << HG_ALG_ES256, .key_file = other_pub};
+	tenants[0] = (struct hg_tenant_cfg){.name = "acme",
+					    .issuer = "https://acme/",
+					    .audience = "hsmgw",
+					    .algorithms = 1u << HG_ALG_ES256,
+					    .key_file = acme_pub};
+	tenants[1] = (struct hg_tenant_cfg){.name = "globex",
+					    .issuer = "https://globex/",
+					    .audience = "hsmgw",
+					    .algorithms = 1u << HG_ALG_ES256,
+					    .key_file = other_pub};
 	cfg.tenants = tenants;
 	cfg.n_tenants = 2;
 	char err[256];
@@ -181,7 +187,7 @@ START_TEST(test_leeway_of_sixty_seconds_applies)
 {
 	struct claims c = good;
 	c.exp_in = -30; /* expired 30 s ago: inside the leeway */
-	c.nbf_in = 30;	/* valid in 30 s: inside the leeway */
+	c.nbf_in = 30;  /* valid in 30 s: inside the leeway */
 	char *h = bearer(JWT_ALG_ES256, acme_priv, c), detail[128] = "";
 	struct hg_principal who;
 	ck_assert_int_eq(verify(h, &who, detail), HG_OK);

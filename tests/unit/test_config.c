@@ -8,11 +8,11 @@
 #include "hsmgw/config.h"
 #include "unit.h"
 
-#define MINIMAL_DB_HSM                                                                                    \
-	"\"database\": {\"conninfo\": \"dbname=x\"},"                                                  \
+#define MINIMAL_DB_HSM                                                                                                 \
+	"\"database\": {\"conninfo\": \"dbname=x\"},"                                                                  \
 	"\"hsm\": {\"module\": \"/m.so\", \"token_label\": \"t\", \"pin_file\": \"/p\"},"
-#define ONE_TENANT                                                                                        \
-	"\"tenants\": [{\"name\": \"acme\", \"issuer\": \"i\", \"audience\": \"a\", \"algorithms\": [\"ES256\"]," \
+#define ONE_TENANT                                                                                                     \
+	"\"tenants\": [{\"name\": \"acme\", \"issuer\": \"i\", \"audience\": \"a\", \"algorithms\": [\"ES256\"],"      \
 	" \"key_file\": \"/k\"}]"
 
 /* Loads text as a config file; err receives the reason on failure. */
@@ -86,7 +86,8 @@ END_TEST
 
 START_TEST(test_config_refuses_missing_required_keys)
 {
-	assert_refused("{\"hsm\": {\"module\": \"/m.so\", \"token_label\": \"t\", \"pin_file\": \"/p\"}," ONE_TENANT "}",
+	assert_refused("{\"hsm\": {\"module\": \"/m.so\", \"token_label\": \"t\", \"pin_file\": \"/p\"}," ONE_TENANT
+		       "}",
 		       "database.conninfo");
 	assert_refused("{" MINIMAL_DB_HSM "\"tenants\": [{\"name\": \"a\"}]}", "tenants[0].issuer");
 	assert_refused("{\"database\": {\"conninfo\": \"x\"}, \"hsm\": {\"module\": \"/m.so\", \"token_label\": \"t\","

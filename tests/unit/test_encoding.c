@@ -7,8 +7,13 @@
 #include "unit.h"
 
 static const char *const rfc4648[][2] = {
-	{"", ""},	  {"f", "Zg=="},	{"fo", "Zm8="},		{"foo", "Zm9v"},
-	{"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
+    {"", ""},
+    {"f", "Zg=="},
+    {"fo", "Zm8="},
+    {"foo", "Zm9v"},
+    {"foob", "Zm9vYg=="},
+    {"fooba", "Zm9vYmE="},
+    {"foobar", "Zm9vYmFy"},
 };
 
 START_TEST(test_base64_encodes_rfc4648_vectors)
@@ -38,16 +43,16 @@ END_TEST
 START_TEST(test_base64_rejects_non_canonical_and_malformed_input)
 {
 	static const char *bad[] = {
-		"Zg",	    /* padding missing */
-		"Zg=",	    /* padding short */
-		"Zh==",	    /* non-zero trailing bits: not the canonical encoding of "f" */
-		"Zm9=",	    /* non-zero trailing bits */
-		"Zm9v\n",   /* white space */
-		"Zm 9v",    /* white space inside */
-		"Zm9v-_==", /* the URL alphabet */
-		"=Zm9",	    /* padding first */
-		"Zg==Zg==", /* padding in the middle */
-		"Z===",	    /* too much padding */
+	    "Zg",       /* padding missing */
+	    "Zg=",      /* padding short */
+	    "Zh==",     /* non-zero trailing bits: not the canonical encoding of "f" */
+	    "Zm9=",     /* non-zero trailing bits */
+	    "Zm9v\n",   /* white space */
+	    "Zm 9v",    /* white space inside */
+	    "Zm9v-_==", /* the URL alphabet */
+	    "=Zm9",     /* padding first */
+	    "Zg==Zg==", /* padding in the middle */
+	    "Z===",     /* too much padding */
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		uint8_t *out = NULL;
@@ -137,17 +142,17 @@ END_TEST
 START_TEST(test_envelope_rejects_deviations)
 {
 	static const char *bad[] = {
-		"",
-		"hsmgw:v1:",	     /* no payload */
-		"hsmgw:v0:AQID",     /* version 0 */
-		"hsmgw:v01:AQID",    /* leading zero */
-		"hsmgw:v:AQID",	     /* no version */
-		"hsmgw:v1AQID",	     /* no second colon */
-		"HSMGW:v1:AQID",     /* case */
-		"hsmgw:v2147483648:AQID", /* beyond int */
-		"hsmgw:v1:AQI",	     /* bad base64 */
-		"vault:v1:AQID",     /* another product's envelope */
-		"hsmgw:v-1:AQID",
+	    "",
+	    "hsmgw:v1:",              /* no payload */
+	    "hsmgw:v0:AQID",          /* version 0 */
+	    "hsmgw:v01:AQID",         /* leading zero */
+	    "hsmgw:v:AQID",           /* no version */
+	    "hsmgw:v1AQID",           /* no second colon */
+	    "HSMGW:v1:AQID",          /* case */
+	    "hsmgw:v2147483648:AQID", /* beyond int */
+	    "hsmgw:v1:AQI",           /* bad base64 */
+	    "vault:v1:AQID",          /* another product's envelope */
+	    "hsmgw:v-1:AQID",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		int v;

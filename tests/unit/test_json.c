@@ -17,12 +17,12 @@ struct in {
 static const char *const tag_choices[] = {"a", "b", "c", NULL};
 
 static const struct hg_field fields[] = {
-	{"name", HG_F_STRING, true, offsetof(struct in, name), 1, 8, NULL},
-	{"size", HG_F_INT, false, offsetof(struct in, size), 1, 100, NULL},
-	{"flag", HG_F_BOOL, false, offsetof(struct in, flag), 0, 0, NULL},
-	{"data", HG_F_BASE64, false, offsetof(struct in, data), 0, 4, NULL},
-	{"tags", HG_F_STRINGS, false, offsetof(struct in, tags), 1, 3, tag_choices},
-	{"labels", HG_F_LABELS, false, offsetof(struct in, labels), 0, 2, NULL},
+    {"name", HG_F_STRING, true, offsetof(struct in, name), 1, 8, NULL},
+    {"size", HG_F_INT, false, offsetof(struct in, size), 1, 100, NULL},
+    {"flag", HG_F_BOOL, false, offsetof(struct in, flag), 0, 0, NULL},
+    {"data", HG_F_BASE64, false, offsetof(struct in, data), 0, 4, NULL},
+    {"tags", HG_F_STRINGS, false, offsetof(struct in, tags), 1, 3, tag_choices},
+    {"labels", HG_F_LABELS, false, offsetof(struct in, labels), 0, 2, NULL},
 };
 
 /* Parses body; returns the result and leaves the detail in req. */
@@ -47,7 +47,8 @@ START_TEST(test_parser_fills_declared_fields_and_keeps_defaults)
 	memset(&req, 0, sizeof req);
 	memset(&in, 0, sizeof in);
 	in.size = 42;
-	const char *body = "{\"name\":\"x\",\"flag\":true,\"data\":\"AQID\",\"tags\":[\"a\",\"c\"],\"labels\":{\"k\":\"v\"}}";
+	const char *body =
+	    "{\"name\":\"x\",\"flag\":true,\"data\":\"AQID\",\"tags\":[\"a\",\"c\"],\"labels\":{\"k\":\"v\"}}";
 	req.body = body;
 	req.body_len = strlen(body);
 	json_t *root;
@@ -94,7 +95,8 @@ START_TEST(test_parser_names_the_bad_field)
 	assert_invalid("{\"name\":\"x\",\"tags\":[]}", "'tags' must have 1 to 3");
 	assert_invalid("{\"name\":\"x\",\"tags\":[\"z\"]}", "'tags' item 0");
 	assert_invalid("{\"name\":\"x\",\"tags\":[\"a\",\"a\"]}", "'tags' repeats");
-	assert_invalid("{\"name\":\"x\",\"labels\":{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\"}}", "'labels' may have at most 2");
+	assert_invalid("{\"name\":\"x\",\"labels\":{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\"}}",
+		       "'labels' may have at most 2");
 	assert_invalid("{\"name\":\"x\",\"labels\":{\"a\":1}}", "'labels'");
 }
 END_TEST

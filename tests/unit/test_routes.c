@@ -12,7 +12,7 @@ START_TEST(test_route_match_captures_the_key_segment)
 	bool path;
 	char param[HG_MAX_PARAM + 1];
 	const struct hg_route *r =
-		http_route_match(api_routes, api_n_routes, "POST", "/v1/keys/orders/encrypt", &path, param);
+	    http_route_match(api_routes, api_n_routes, "POST", "/v1/keys/orders/encrypt", &path, param);
 	ck_assert_ptr_nonnull(r);
 	ck_assert_str_eq(r->pattern, "/v1/keys/{key}/encrypt");
 	ck_assert_str_eq(param, "orders");
@@ -89,8 +89,8 @@ static size_t openapi_ops(char ops[][160], size_t max)
 		}
 		for (size_t v = 0; v < sizeof verbs / sizeof *verbs; v++) {
 			size_t vl = strlen(verbs[v]);
-			if (strncmp(line, "    ", 4) == 0 && strncmp(line + 4, verbs[v], vl) == 0 && line[4 + vl] == ':' &&
-			    n < max) {
+			if (strncmp(line, "    ", 4) == 0 && strncmp(line + 4, verbs[v], vl) == 0 &&
+			    line[4 + vl] == ':' && n < max) {
 				snprintf(ops[n], 160, "%s %s", verbs[v], cur);
 				for (char *c = ops[n]; *c != ' '; c++)
 					*c = (char)toupper((unsigned char)*c);
