@@ -41,6 +41,12 @@ struct hg_key_spec {
 	const char *description; /* NULL when absent */
 };
 
+/* Who asks for a change, for the key's event history. */
+struct hg_actor {
+	const char *sub;
+	const char *request_id; /* NULL for the scheduler */
+};
+
 struct hg_keys {
 	struct hg_db *db;
 	struct hg_p11 *p11;
@@ -49,8 +55,9 @@ struct hg_keys {
 /* Generates the key's first version in the HSM and records it. On a metadata failure the
  * HSM object is destroyed again, so a failed create leaves nothing behind. *out is freed
  * with key_row_free. detail receives a reason for HG_E_INVALID / HG_E_CONFLICT. */
-hg_err keys_create(const struct hg_keys *k, const char *tenant, const struct hg_key_spec *spec, struct hg_key_row **out,
-		   char *detail, size_t detail_len) HG_WARN_UNUSED;
+hg_err keys_create(const struct hg_keys *k, const char *tenant, const struct hg_key_spec *spec,
+		   const struct hg_actor *actor, struct hg_key_row **out, char *detail,
+		   size_t detail_len) HG_WARN_UNUSED;
 /* A tenant's key by UUID or by name; another tenant's key is HG_E_NOT_FOUND. */
 hg_err keys_resolve(const struct hg_keys *k, const char *tenant, const char *id_or_name,
 		    struct hg_key_row **out) HG_WARN_UNUSED;

@@ -13,6 +13,7 @@
 #include "hsmgw/util.h"
 
 struct hg_db;
+struct hg_key_event;
 
 /* Opens a pool of `size` connections to conninfo (connected lazily, re-connected after a
  * failure). wait_ms bounds how long a caller waits for a free connection. */
@@ -30,6 +31,7 @@ struct hg_version_row {
 	char state[16];
 	char kcv[8];
 	int64_t created_at_us;
+	int64_t retire_at_us; /* 0 when unset */
 };
 
 struct hg_key_row {
@@ -39,7 +41,8 @@ struct hg_key_row {
 	char name[HG_MAX_NAME + 1];
 	char type[16];
 	int size;
-	char **usage; /* NULL-terminated */
+	char curve[8]; /* EC only: "P-256", …; "" otherwise */
+	char **usage;  /* NULL-terminated */
 	char state[24];
 	int primary_version;
 	bool exportable;
@@ -57,18 +60,75 @@ struct hg_key_row {
 void key_row_free(struct hg_key_row *k);
 
 /* Inserts a key and its first version in one transaction (creating the tenant's row on
- * its first key). HG_E_CONFLICT if the name is
+ * its first key), with its "create" event by actor/request_id. HG_E_CONFLICT if the name is
  * taken in the tenant. Fills created/updated times and seq back into k. */
-hg_err store_key_insert(struct hg_db *db, struct hg_key_row *k) HG_WARN_UNUSED;
+hg_err store_key_insert(struct hg_db *db, struct hg_key_row *k, const struct hg_key_event *ev) HG_WARN_UNUSED;
 /* Looks a tenant's key up by UUID (when id is non-NULL) or by name. HG_E_NOT_FOUND if the
  * tenant has no such key. *out is freed with key_row_free. */
 hg_err store_key_get(struct hg_db *db, const char *tenant, const hg_uuid *id, const char *name,
 		     struct hg_key_row **out) HG_WARN_UNUSED;
 /* Up to `limit` keys of the tenant with seq > after, in seq order. *out is an array of
  * *n rows; free it with key_rows_free. */
-hg_err store_key_list(struct hg_db *db, const char *tenant, int64_t after, unsigned limit, struct hg_key_row ***out,
-		      size_t *n) HG_WARN_UNUSED;
+/* List filters; NULL means any. label_json is a one-entry JSON object {"k":"v"}. */
+struct hg_key_filter {
+	const char *state, *type, *name, *label_json;
+};
+hg_err store_key_list(struct hg_db *db, const char *tenant, const struct hg_key_filter *f, int64_t after,
+		      unsigned limit, struct hg_key_row ***out, size_t *n) HG_WARN_UNUSED;
 void key_rows_free(struct hg_key_row **rows, size_t n);
+
+/* ---- lifecycle ---- */
+/* A lifecycle event as recorded with the change it describes. */
+struct hg_key_event {
+	const char *event;       /* "suspend", "rotate", "patch", … */
+	const char *actor;       /* the caller's sub, or "scheduler" */
+	const char *request_id;  /* NULL for the scheduler */
+	const char *detail_json; /* a JSON object, or NULL for {} */
+};
+
+/* Which metadata a PATCH changes; NULL / false leaves a field as it is. */
+struct hg_key_patch {
+	const char *labels_json, *policy_json; /* replace the whole object */
+	bool set_description;
+	const char *description; /* NULL clears */
+	bool set_rotation;
+	int rotation_period_days; /* 0 clears */
+	bool set_expires;
+	int64_t expires_at_us; /* 0 clears */
+};
+
+/* A change the scheduler owes: action is activate, expire, retire, rotate or destroy. */
+struct hg_due {
+	char action[16];
+	hg_uuid key_id;
+	char tenant[64];
+	int version; /* retire: the version; rotate: the current primary */
+};
+
+/* Moves the key to state `to` if its state is one of `from` (NULL-terminated), atomically,
+ * with its event. HG_E_CONFLICT when the state does not allow it. destroy_at_us is used
+ * when `to` is destroy_scheduled; a key leaving that state loses its destroy_at. Moving to
+ * destroyed also marks every version destroyed. */
+hg_err store_key_set_state(struct hg_db *db, const hg_uuid *key_id, const char *const *from, const char *to,
+			   int64_t destroy_at_us, const struct hg_key_event *ev) HG_WARN_UNUSED;
+/* Adds nv (its version must be the current primary + 1) as the new primary; the old primary
+ * stays `active` until retire_at_us (retired at once if that has passed). HG_E_CONFLICT if
+ * the key is not active or another rotation came first. */
+hg_err store_key_rotate(struct hg_db *db, const hg_uuid *key_id, const struct hg_version_row *nv, int64_t retire_at_us,
+			const struct hg_key_event *ev) HG_WARN_UNUSED;
+/* Makes the newest older `active` version primary again and retires the current one.
+ * HG_E_CONFLICT when there is none, or the key is not active. */
+hg_err store_key_rollback(struct hg_db *db, const hg_uuid *key_id, const struct hg_key_event *ev,
+			  int *new_primary) HG_WARN_UNUSED;
+hg_err store_key_patch(struct hg_db *db, const hg_uuid *key_id, const struct hg_key_patch *p,
+		       const struct hg_key_event *ev) HG_WARN_UNUSED;
+/* A JSON array of up to `limit` events with id > after (the caller frees *json_out). */
+hg_err store_key_events(struct hg_db *db, const hg_uuid *key_id, int64_t after, unsigned limit,
+			char **json_out) HG_WARN_UNUSED;
+/* Everything due at now_us; *out is freed with free(). */
+hg_err store_lifecycle_due(struct hg_db *db, int64_t now_us, struct hg_due **out, size_t *n) HG_WARN_UNUSED;
+hg_err store_version_retire(struct hg_db *db, const hg_uuid *key_id, int version,
+			    const struct hg_key_event *ev) HG_WARN_UNUSED;
 
 /* ---- audit ---- */
 /* One row as the audit writer hands it over; hashes are lowercase hex of SHA-256. */

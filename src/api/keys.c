@@ -102,7 +102,9 @@ hg_err api_keys_create(struct hg_request *req)
 	char *labels = in.labels ? json_dumps(in.labels, JSON_COMPACT) : NULL;
 	spec.labels_json = labels;
 	struct hg_key_row *key = NULL;
-	e = keys_create(&app_of(req)->keys, req->who.tenant->name, &spec, &key, req->detail, sizeof req->detail);
+	struct hg_actor actor = {.sub = req->who.sub, .request_id = req->request_id};
+	e = keys_create(&app_of(req)->keys, req->who.tenant->name, &spec, &actor, &key, req->detail,
+			sizeof req->detail);
 	free(labels);
 	json_decref(root);
 	req->used_hsm = true;
@@ -130,7 +132,20 @@ hg_err api_keys_get(struct hg_request *req)
 	return HG_OK;
 }
 
-/* The list cursor is the last row's seq, opaque to clients. */
+static const char *const key_states[] = {"pre_active",        "active",    "suspended", "deactivated", "compromised",
+					 "destroy_scheduled", "destroyed", NULL};
+static const char *const all_key_types[] = {"AES", "TDES", "HMAC", "RSA", "EC", "ED25519", NULL};
+
+static bool one_of(const char *const *list, const char *s)
+{
+	for (; *list; list++)
+		if (strcmp(*list, s) == 0)
+			return true;
+	return false;
+}
+
+/* The list cursor is the last row's seq, opaque to clients. Filters: state, type, name and
+ * label=k:v (the key's labels contain k with value v). */
 hg_err api_keys_list(struct hg_request *req)
 {
 	const char *ls = http_query(req, "limit"), *cs = http_query(req, "cursor");
@@ -141,10 +156,31 @@ hg_err api_keys_list(struct hg_request *req)
 	long long after = cs ? strtoll(cs, &end, 10) : 0;
 	if (cs && (*cs == '\0' || *end != '\0' || after < 0))
 		return http_fail(req, HG_E_INVALID, "cursor is not one this server gave out");
+	struct hg_key_filter f = {
+	    .state = http_query(req, "state"), .type = http_query(req, "type"), .name = http_query(req, "name")};
+	if (f.state && !one_of(key_states, f.state))
+		return http_fail(req, HG_E_INVALID, "state must be one of the key states");
+	if (f.type && !one_of(all_key_types, f.type))
+		return http_fail(req, HG_E_INVALID, "type must be one of the key types");
+	const char *label = http_query(req, "label");
+	char *label_json = NULL;
+	if (label) {
+		const char *colon = strchr(label, ':');
+		if (!colon || colon == label)
+			return http_fail(req, HG_E_INVALID, "label must be key:value");
+		json_t *o = json_object();
+		char k[64];
+		snprintf(k, sizeof k, "%.*s", (int)(colon - label), label);
+		json_object_set_new(o, k, json_string(colon + 1));
+		label_json = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+		f.label_json = label_json;
+	}
 	struct hg_key_row **rows;
 	size_t n;
 	/* One more than asked tells whether another page exists. */
-	hg_err e = store_key_list(app_of(req)->db, req->who.tenant->name, after, (unsigned)limit + 1, &rows, &n);
+	hg_err e = store_key_list(app_of(req)->db, req->who.tenant->name, &f, after, (unsigned)limit + 1, &rows, &n);
+	free(label_json);
 	if (e != HG_OK)
 		return e;
 	json_t *items = json_array();
@@ -155,7 +191,6 @@ hg_err api_keys_list(struct hg_request *req)
 	if (n > shown) {
 		char c[24];
 		snprintf(c, sizeof c, "%lld", (long long)rows[shown - 1]->seq);
-		json_decref(next);
 		next = json_string(c);
 	}
 	key_rows_free(rows, n);

@@ -4,7 +4,8 @@
 
 const struct hg_route api_routes[] = {
     {"POST", "/v1/keys", api_keys_create, HG_SCOPE(HG_SCOPE_KEYS_WRITE), true, "keys.create", NULL},
-    {"GET", "/v1/keys", api_keys_list, HG_SCOPE(HG_SCOPE_KEYS_READ), true, "keys.list", "limit cursor"},
+    {"GET", "/v1/keys", api_keys_list, HG_SCOPE(HG_SCOPE_KEYS_READ), true, "keys.list",
+     "limit cursor state type name label"},
     {"GET", "/v1/keys/{key}", api_keys_get, HG_SCOPE(HG_SCOPE_KEYS_READ), true, "keys.get", NULL},
     {"POST", "/v1/keys/{key}/encrypt", api_crypto_encrypt, HG_SCOPE(HG_SCOPE_CRYPTO_ENCRYPT), true, "crypto.encrypt",
      NULL},

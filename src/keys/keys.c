@@ -41,8 +41,8 @@ static hg_err check_spec(const struct hg_key_spec *s, char *detail, size_t len)
 	return HG_OK;
 }
 
-hg_err keys_create(const struct hg_keys *k, const char *tenant, const struct hg_key_spec *spec, struct hg_key_row **out,
-		   char *detail, size_t len)
+hg_err keys_create(const struct hg_keys *k, const char *tenant, const struct hg_key_spec *spec,
+		   const struct hg_actor *actor, struct hg_key_row **out, char *detail, size_t len)
 {
 	hg_err e = check_spec(spec, detail, len);
 	if (e != HG_OK)
@@ -91,7 +91,8 @@ hg_err keys_create(const struct hg_keys *k, const char *tenant, const struct hg_
 	v->version = 1;
 	snprintf(v->state, sizeof v->state, "primary");
 
-	e = store_key_insert(k->db, row);
+	struct hg_key_event ev = {.event = "create", .actor = actor->sub, .request_id = actor->request_id};
+	e = store_key_insert(k->db, row, &ev);
 	if (e != HG_OK) {
 		if (p11_destroy(k->p11, &v->id) != HG_OK)
 			log_error("keys: could not destroy the HSM object of a key whose metadata failed");

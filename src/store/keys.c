@@ -61,6 +61,7 @@ static bool versions_from_json(struct hg_key_row *k, const char *text)
 		const char *kcv = json_string_value(json_object_get(v, "kcv"));
 		vr->version = (int)json_integer_value(json_object_get(v, "version"));
 		vr->created_at_us = json_integer_value(json_object_get(v, "created_at"));
+		vr->retire_at_us = json_integer_value(json_object_get(v, "retire_at"));
 		ok = ok && id && state && uuid_parse(id, &vr->id);
 		snprintf(vr->state, sizeof vr->state, "%s", state ? state : "");
 		snprintf(vr->kcv, sizeof vr->kcv, "%s", kcv ? kcv : "");
@@ -99,6 +100,7 @@ static struct hg_key_row *key_row_from(PGresult *r, int row)
 	k->created_at_us = get_i64(r, row, 18);
 	k->updated_at_us = get_i64(r, row, 19);
 	ok = ok && !PQgetisnull(r, row, 20) && versions_from_json(k, PQgetvalue(r, row, 20));
+	copy_field(k->curve, sizeof k->curve, r, row, 21);
 	if (!ok) {
 		log_error("db: key row %s is corrupt", PQgetvalue(r, row, 0));
 		key_row_free(k);
@@ -125,16 +127,20 @@ static void array_literal(char *const *items, char *out, size_t cap)
 	snprintf(out + (o < cap ? o : cap - 1), cap - (o < cap ? o : cap - 1), "}");
 }
 
-hg_err store_key_insert(struct hg_db *db, struct hg_key_row *k)
+hg_err store_key_insert(struct hg_db *db, struct hg_key_row *k, const struct hg_key_event *ev)
 {
 	PGconn *c;
 	hg_err e = db_borrow(db, &c);
 	if (e != HG_OK)
 		return e;
 	char id[HG_UUID_STR_LEN + 1], vid[HG_UUID_STR_LEN + 1], size[16], primary[16], usage[256], vnum[16];
+	char rot[16], act[24], exp[24];
 	uuid_format(&k->id, id);
 	snprintf(size, sizeof size, "%d", k->size);
 	snprintf(primary, sizeof primary, "%d", k->primary_version);
+	snprintf(rot, sizeof rot, "%d", k->rotation_period_days);
+	snprintf(act, sizeof act, "%lld", (long long)k->activate_at_us);
+	snprintf(exp, sizeof exp, "%lld", (long long)k->expires_at_us);
 	array_literal(k->usage, usage, sizeof usage);
 	const char *kp[] = {id,
 			    k->tenant,
@@ -146,7 +152,11 @@ hg_err store_key_insert(struct hg_db *db, struct hg_key_row *k)
 			    primary,
 			    k->exportable ? "t" : "f",
 			    k->labels_json,
-			    k->description};
+			    k->description,
+			    k->curve[0] ? k->curve : NULL,
+			    k->rotation_period_days > 0 ? rot : NULL,
+			    k->activate_at_us ? act : NULL,
+			    k->expires_at_us ? exp : NULL};
 	e = exec_simple(c, "BEGIN");
 	PGresult *r = NULL;
 	if (e == HG_OK) {
@@ -156,12 +166,13 @@ hg_err store_key_insert(struct hg_db *db, struct hg_key_row *k)
 		PQclear(r);
 	}
 	if (e == HG_OK) {
-		r = PQexecPrepared(c, "key_insert", 11, kp, NULL, NULL, 0);
+		r = PQexecPrepared(c, "key_insert", 15, kp, NULL, NULL, 0);
 		e = db_result_err(c, r, PGRES_TUPLES_OK, "key_insert");
 		if (e == HG_OK) {
 			k->seq = get_i64(r, 0, 0);
 			k->created_at_us = get_i64(r, 0, 1);
 			k->updated_at_us = get_i64(r, 0, 2);
+			k->next_rotation_at_us = get_i64(r, 0, 3);
 		}
 		PQclear(r);
 	}
@@ -174,6 +185,18 @@ hg_err store_key_insert(struct hg_db *db, struct hg_key_row *k)
 		e = db_result_err(c, r, PGRES_TUPLES_OK, "version_insert");
 		if (e == HG_OK)
 			v->created_at_us = get_i64(r, 0, 0);
+		PQclear(r);
+	}
+	if (e == HG_OK) {
+		const char *ep[] = {id,
+				    ev->event,
+				    ev->actor,
+				    ev->request_id,
+				    k->state,
+				    primary,
+				    ev->detail_json ? ev->detail_json : "{}"};
+		r = PQexecPrepared(c, "key_event_insert", 7, ep, NULL, NULL, 0);
+		e = db_result_err(c, r, PGRES_COMMAND_OK, "key_event_insert");
 		PQclear(r);
 	}
 	if (e == HG_OK)
@@ -205,8 +228,8 @@ hg_err store_key_get(struct hg_db *db, const char *tenant, const hg_uuid *id, co
 	return e;
 }
 
-hg_err store_key_list(struct hg_db *db, const char *tenant, int64_t after, unsigned limit, struct hg_key_row ***out,
-		      size_t *n)
+hg_err store_key_list(struct hg_db *db, const char *tenant, const struct hg_key_filter *f, int64_t after,
+		      unsigned limit, struct hg_key_row ***out, size_t *n)
 {
 	PGconn *c;
 	hg_err e = db_borrow(db, &c);
@@ -215,8 +238,8 @@ hg_err store_key_list(struct hg_db *db, const char *tenant, int64_t after, unsig
 	char a[24], l[16];
 	snprintf(a, sizeof a, "%lld", (long long)after);
 	snprintf(l, sizeof l, "%u", limit);
-	const char *p[] = {tenant, a, l};
-	PGresult *r = PQexecPrepared(c, "key_list", 3, p, NULL, NULL, 0);
+	const char *p[] = {tenant, a, l, f->state, f->type, f->name, f->label_json};
+	PGresult *r = PQexecPrepared(c, "key_list", 7, p, NULL, NULL, 0);
 	e = db_result_err(c, r, PGRES_TUPLES_OK, "key_list");
 	*out = NULL;
 	*n = 0;

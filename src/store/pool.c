@@ -10,21 +10,35 @@
 #include "store_internal.h"
 
 /* Every statement the daemon runs, prepared once per connection. */
+// clang-format off
 static const struct {
 	const char *name;
 	const char *sql;
 } statements[] = {
-    {"tenant_upsert", "INSERT INTO tenants (name) VALUES ($1) ON CONFLICT DO NOTHING"},
-    {"key_insert", "INSERT INTO keys (id, tenant, name, type, size, usage, state, primary_version, exportable,"
-		   " labels, description) VALUES ($1, $2, $3, $4, $5, $6::text[], $7, $8, $9, $10::jsonb, $11)"
-		   " RETURNING seq, " HG_SQL_US("created_at") ", " HG_SQL_US("updated_at")},
-    {"version_insert", "INSERT INTO key_versions (key_id, version, hsm_id, state, kcv) VALUES ($1, $2, $3, $4, $5)"
-		       " RETURNING " HG_SQL_US("created_at")},
-    {"key_by_id", HG_SQL_KEY_SELECT " WHERE k.tenant = $1 AND k.id = $2"},
-    {"key_by_name", HG_SQL_KEY_SELECT " WHERE k.tenant = $1 AND k.name = $2"},
-    {"key_list", HG_SQL_KEY_SELECT " WHERE k.tenant = $1 AND k.seq > $2 ORDER BY k.seq LIMIT $3"},
-    {"ping", "SELECT 1"},
+	{"tenant_upsert", "INSERT INTO tenants (name) VALUES ($1) ON CONFLICT DO NOTHING"},
+	{"key_insert",
+	 "INSERT INTO keys (id, tenant, name, type, size, usage, state, primary_version, exportable, labels,"
+	 " description, curve, rotation_period_days, next_rotation_at, activate_at, expires_at)"
+	 " VALUES ($1, $2, $3, $4, $5, $6::text[], $7, $8, $9, $10::jsonb, $11, $12, $13::int,"
+	 " CASE WHEN $13::int IS NULL THEN NULL ELSE now() + $13::int * interval '1 day' END,"
+	 " 'epoch'::timestamptz + $14::bigint * interval '1 microsecond',"
+	 " 'epoch'::timestamptz + $15::bigint * interval '1 microsecond')"
+	 " RETURNING seq, " HG_SQL_US("created_at") ", " HG_SQL_US("updated_at") ", " HG_SQL_US("next_rotation_at")},
+	{"version_insert",
+	 "INSERT INTO key_versions (key_id, version, hsm_id, state, kcv) VALUES ($1, $2, $3, $4, $5)"
+	 " RETURNING " HG_SQL_US("created_at")},
+	{"key_event_insert",
+	 "INSERT INTO key_events (key_id, event, actor, request_id, to_state, version, detail)"
+	 " VALUES ($1, $2, $3, $4, $5, $6::int, $7::jsonb)"},
+	{"key_by_id", HG_SQL_KEY_SELECT " WHERE k.tenant = $1 AND k.id = $2"},
+	{"key_by_name", HG_SQL_KEY_SELECT " WHERE k.tenant = $1 AND k.name = $2"},
+	{"key_list", HG_SQL_KEY_SELECT " WHERE k.tenant = $1 AND k.seq > $2"
+	 " AND ($4::text IS NULL OR k.state = $4) AND ($5::text IS NULL OR k.type = $5)"
+	 " AND ($6::text IS NULL OR k.name = $6) AND ($7::jsonb IS NULL OR k.labels @> $7::jsonb)"
+	 " ORDER BY k.seq LIMIT $3"},
+	{"ping", "SELECT 1"},
 };
+// clang-format on
 
 struct hg_db {
 	pthread_mutex_t mu;

@@ -10,49 +10,18 @@
 #define HG_SQL_US(col) "(extract(epoch from " col ") * 1000000)::bigint"
 
 /* The columns of a key row, versions aggregated as JSON, in the order key_row_from() reads. */
-#define HG_SQL_KEY_SELECT                                                                                                                                                       \
-	"SELECT k.id, k.seq, k.tenant, k.name, k.type, k.size, array_to_json(k.usage), k.state, k.primary_version,"                                                             \
-	" k.exportable, k.labels, k.policy, k.description, k.rotation_period_days, " HG_SQL_US("k.next_rotation_at") ", " HG_SQL_US("k.expires_at") ", " HG_SQL_US(             \
-	    "k.activate_at") ", " HG_SQL_US("k.destroy_at") ", " HG_SQL_US("k.created_at") ", " HG_SQL_US("k.updated_"                                                          \
-													  "at") ","                                                             \
-														" ("                                                            \
-														"SELE"                                                          \
-														"CT "                                                           \
-														"json"                                                          \
-														"_agg"                                                          \
-														"(jso"                                                          \
-														"n_"                                                            \
-														"buil"                                                          \
-														"d_"                                                            \
-														"obje"                                                          \
-														"ct('"                                                          \
-														"vers"                                                          \
-														"ion'"                                                          \
-														", "                                                            \
-														"v."                                                            \
-														"vers"                                                          \
-														"ion,"                                                          \
-														" '"                                                            \
-														"id',"                                                          \
-														" v."                                                           \
-														"hsm_"                                                          \
-														"id, "                                                          \
-														"'sta"                                                          \
-														"te',"                                                          \
-														" v."                                                           \
-														"stat"                                                          \
-														"e, "                                                           \
-														"'kcv"                                                          \
-														"', "                                                           \
-														"v."                                                            \
-														"kcv,"                                                          \
-														" '"                                                            \
-														"crea"                                                          \
-														"ted_"                                                          \
-														"at',"                                                          \
-														" " HG_SQL_US(                                                  \
-														    "v.created_at") ") ORDER BY v.version) FROM key_versions v" \
-																    " WHERE v.key_id = k.id) FROM keys k"
+// clang-format off
+#define HG_SQL_KEY_SELECT \
+	"SELECT k.id, k.seq, k.tenant, k.name, k.type, k.size, array_to_json(k.usage), k.state, k.primary_version," \
+	" k.exportable, k.labels, k.policy, k.description, k.rotation_period_days," \
+	" " HG_SQL_US("k.next_rotation_at") ", " HG_SQL_US("k.expires_at") "," \
+	" " HG_SQL_US("k.activate_at") ", " HG_SQL_US("k.destroy_at") "," \
+	" " HG_SQL_US("k.created_at") ", " HG_SQL_US("k.updated_at") "," \
+	" (SELECT json_agg(json_build_object('version', v.version, 'id', v.hsm_id, 'state', v.state," \
+	" 'kcv', v.kcv, 'retire_at', " HG_SQL_US("v.retire_at") "," \
+	" 'created_at', " HG_SQL_US("v.created_at") ") ORDER BY v.version)" \
+	" FROM key_versions v WHERE v.key_id = k.id), k.curve FROM keys k"
+// clang-format on
 
 /* Takes an idle connection (connecting it if needed) within the pool's wait limit. */
 hg_err db_borrow(struct hg_db *db, PGconn **out);
