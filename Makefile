@@ -15,7 +15,7 @@ PKG_LIBS = $(shell pkg-config --libs $(filter-out p11-kit-1,$(PKGS)) 2>/dev/null
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 \
-	  -fno-strict-aliasing -pthread -Iinclude $(PKG_CFLAGS)
+	  -fno-strict-aliasing -pthread -Iinclude $(PKG_CFLAGS) $(shell pkg-config --cflags check 2>/dev/null)
 LDLIBS += $(PKG_LIBS) -pthread -ldl
 ifeq ($(SAN),1)
   CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -26,6 +26,7 @@ LIB_SRC := $(filter-out src/daemon/% src/cli/%,$(wildcard src/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o) $(B)/src/api/openapi_blob.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 API_SRC := $(wildcard tests/api/*.c)
+P11_SRC := $(wildcard tests/p11/*.c)
 
 .PHONY: all build deps run test lint-openapi format format-check clean
 all build: $(B)/hsmgwd $(B)/hsmgwctl
@@ -59,6 +60,9 @@ $(B)/hsmgwctl: $(B)/src/cli/hsmgwctl.o $(B)/libhsmgw.a
 $(B)/test-unit: $(UNIT_SRC:%.c=$(B)/%.o) $(B)/libhsmgw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check)
 
+$(B)/test-p11: $(P11_SRC:%.c=$(B)/%.o) $(B)/libhsmgw.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check)
+
 $(B)/test-api: $(API_SRC:%.c=$(B)/%.o) $(B)/libhsmgw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check libcurl)
 
@@ -85,8 +89,8 @@ format-check:
 # AddressSanitizer + UndefinedBehaviorSanitizer.
 test: deps
 	@$(MAKE) --no-print-directory format-check lint-openapi
-	@$(MAKE) --no-print-directory build $(B)/test-unit $(B)/test-api
-	@$(MAKE) --no-print-directory B=build-asan SAN=1 build build-asan/test-unit build-asan/test-api
+	@$(MAKE) --no-print-directory build $(B)/test-unit $(B)/test-p11 $(B)/test-api
+	@$(MAKE) --no-print-directory B=build-asan SAN=1 build build-asan/test-unit build-asan/test-p11 build-asan/test-api
 	@deploy/dev/test.sh build build-asan
 
 clean:

@@ -36,6 +36,9 @@ for b in "${builds[@]}"; do
   echo "== $b: unit tests"
   "$b/test-unit" || failed=1
 
+  echo "== $b: PKCS#11 tests (SoftHSM)"
+  HSMGW_TEST_CONFIG=$VAR/hsmgw.json "$b/test-p11" || failed=1
+
   echo "== $b: API tests"
   log=$T/hsmgwd-$(basename "$b").log
   "$b/hsmgwd" --config "$VAR/hsmgw.json" 2>"$log" &

@@ -24,6 +24,9 @@ struct hg_app {
 extern const struct hg_route api_routes[];
 extern const size_t api_n_routes;
 
+/* Idempotency-Key storage over the database, for the dispatcher. */
+struct hg_idempotency api_idempotency(struct hg_db *db);
+
 /* Loads the embedded OpenAPI document (new reference), or NULL if it does not parse. */
 json_t *api_openapi_document(void);
 
@@ -44,6 +47,7 @@ enum hg_ftype {
 	HG_F_BOOL,    /* bool */
 	HG_F_STRINGS, /* json_t * array borrowed; elements from `choices`, unique; min/max: count */
 	HG_F_LABELS,  /* json_t * object borrowed; string values; max: entries */
+	HG_F_OBJECT,  /* json_t * object borrowed, any members; max: entries */
 };
 
 struct hg_field {
@@ -63,7 +67,8 @@ struct hg_bytes {
 };
 void api_bytes_free(struct hg_bytes *b);
 
-/* Parses the request body as a JSON object and fills dst as the fields say. Unknown fields,
+/* Parses the request body as a JSON object (an empty body as {}) and fills dst as the
+ * fields say. Unknown fields,
  * wrong types, out-of-range values and missing required fields fail with HG_E_INVALID and a
  * detail that names the field. *root keeps the borrowed strings alive: json_decref it when
  * done (also on failure, where it may be NULL). Base64 fields decoded before a failure are

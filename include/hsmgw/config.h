@@ -59,6 +59,8 @@ struct hg_config {
 	unsigned audit_batch_max;
 	unsigned audit_commit_timeout_ms;
 
+	unsigned lifecycle_interval_s; /* 0: this instance runs no scheduler */
+
 	char *log_level;
 
 	struct hg_tenant_cfg *tenants;

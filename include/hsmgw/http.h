@@ -29,6 +29,22 @@ struct hg_route {
 	bool authenticated;    /* needs a bearer token and writes an audit row (/v1) */
 	const char *operation; /* audit name, e.g. "crypto.encrypt" */
 	const char *query;     /* space-separated query parameters it accepts, or NULL */
+	int arg;               /* a constant for handlers that serve several routes */
+	bool idempotent;       /* honours Idempotency-Key: its 2xx responses are kept (never set on a
+				* route whose response carries a plaintext) */
+};
+
+/* Idempotency-Key storage, provided by the layer that owns the database. */
+struct hg_idempotency {
+	void *ctx;
+	/* HG_OK and the kept response when (tenant, key) was used with the same request hash
+	 * within 24 h; HG_E_NOT_FOUND when unused; HG_E_CONFLICT when used with another request.
+	 * *location and *body are malloc'd (the caller frees them). */
+	hg_err (*lookup)(void *ctx, const char *tenant, const char *key, const char *hash, unsigned *status,
+			 char **location, char **body);
+	/* Keeps a 2xx response. */
+	void (*save)(void *ctx, const char *tenant, const char *key, const char *hash, unsigned status,
+		     const char *location, const char *body);
 };
 
 #define HG_MAX_PARAM  128
@@ -47,7 +63,8 @@ struct hg_request {
 
 	/* Set by handlers. */
 	unsigned status;
-	json_t *json; /* response body */
+	json_t *json;   /* response body */
+	char *raw_body; /* a kept response replayed verbatim (instead of json) */
 	char location[192];
 	char detail[HG_MAX_DETAIL];
 	/* What the audit row says about the key used. */
@@ -78,6 +95,7 @@ struct hg_server_deps {
 	const struct hg_auth *auth;
 	struct hg_audit *audit;
 	const char *hsm_node; /* written into audit rows of requests that used the HSM */
+	const struct hg_idempotency *idempotency;
 	void *app;
 };
 

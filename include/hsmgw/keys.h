@@ -35,10 +35,14 @@ extern const char *const hg_usage_names[HG_USE_COUNT];
 struct hg_key_spec {
 	const char *name;
 	const char *type;
-	int size;
-	unsigned usage; /* bits 1 << HG_USE_* */
+	int size;          /* 0: the type's default; ignored for EC keys, whose size is their curve's */
+	const char *curve; /* EC only: "P-256", "P-384" or "P-521"; NULL otherwise */
+	unsigned usage;    /* bits 1 << HG_USE_*; 0: the type's default */
 	const char *labels_json;
 	const char *description; /* NULL when absent */
+	bool exportable;
+	int rotation_period_days;              /* 0: no automatic rotation */
+	int64_t activate_at_us, expires_at_us; /* 0 when absent */
 };
 
 /* Who asks for a change, for the key's event history. */
@@ -58,6 +62,21 @@ struct hg_keys {
 hg_err keys_create(const struct hg_keys *k, const char *tenant, const struct hg_key_spec *spec,
 		   const struct hg_actor *actor, struct hg_key_row **out, char *detail,
 		   size_t detail_len) HG_WARN_UNUSED;
+/* Key material brought in wrapped (import). */
+struct hg_key_wrapped {
+	const hg_uuid *unwrapping_id; /* the HSM object (a version) that unwraps */
+	enum hg_wrap_alg alg;
+	const uint8_t *data;
+	size_t len;
+	const char *kcv; /* the KCV the importer expects (hex), or NULL */
+};
+
+/* Like keys_create, but the first version is unwrapped into the HSM from w; it is as
+ * exportable as spec says (not by default). HG_E_INVALID with a detail when it does not
+ * unwrap to a key of the spec's type and size. */
+hg_err keys_import(const struct hg_keys *k, const char *tenant, const struct hg_key_spec *spec,
+		   const struct hg_key_wrapped *w, const struct hg_actor *actor, struct hg_key_row **out, char *detail,
+		   size_t detail_len) HG_WARN_UNUSED;
 /* A tenant's key by UUID or by name; another tenant's key is HG_E_NOT_FOUND. */
 hg_err keys_resolve(const struct hg_keys *k, const char *tenant, const char *id_or_name,
 		    struct hg_key_row **out) HG_WARN_UNUSED;
@@ -68,6 +87,72 @@ hg_err keys_resolve(const struct hg_keys *k, const char *tenant, const char *id_
  * version exists (HG_E_INVALID). */
 hg_err keys_version_for(const struct hg_key_row *key, enum hg_usage use, int version, const struct hg_version_row **out,
 			char *detail, size_t detail_len) HG_WARN_UNUSED;
+
+/* ---- lifecycle ---- */
+#define HG_DEFAULT_GRACE_DAYS 30
+#define HG_KEYS_DETAIL        256
+
+enum hg_key_action {
+	HG_ACT_SUSPEND,
+	HG_ACT_RESUME,
+	HG_ACT_DEACTIVATE,
+	HG_ACT_REVOKE_COMPROMISED, /* revoke with reason "compromised" */
+	HG_ACT_REVOKE,             /* revoke with reason "superseded" or "cessation" */
+	HG_ACT_SCHEDULE_DESTRUCTION,
+	HG_ACT_CANCEL_DESTRUCTION,
+	HG_ACT_ACTIVATE, /* scheduler: activate_at passed */
+	HG_ACT_EXPIRE,   /* scheduler: expires_at passed */
+	HG_ACT_DESTROY,  /* scheduler: destroy_at passed */
+	HG_ACT_COUNT
+};
+
+struct hg_transition {
+	const char *label;   /* its name in the README's table */
+	const char *action;  /* its name in events */
+	const char *from[7]; /* the states it may start from, NULL-terminated */
+	const char *to;
+};
+
+/* The transition table's row for an action. */
+const struct hg_transition *keys_transition_of(enum hg_key_action a);
+bool keys_transition_allowed(enum hg_key_action a, const char *state);
+/* Whether a key in this state allows protecting operations (encrypt, sign, MAC, wrap) or,
+ * when protecting is false, unprotecting ones (decrypt, verify, unwrap). */
+bool keys_state_allows(const char *state, bool protecting);
+
+/* Applies a caller's (or the scheduler's) state change to key. HG_E_CONFLICT with a detail
+ * when the key's state does not allow it. pending_days is used by schedule-destruction,
+ * reason (may be NULL) is recorded in the event. *out (when out is not NULL) receives the
+ * key as it is afterwards. */
+hg_err keys_transition(const struct hg_keys *k, const struct hg_key_row *key, enum hg_key_action a, int pending_days,
+		       const char *reason, const struct hg_actor *actor, struct hg_key_row **out, char *detail,
+		       size_t detail_len) HG_WARN_UNUSED;
+/* A new primary version generated in the HSM; the previous one stays usable for
+ * unprotecting operations for grace_days (0: retired at once). */
+hg_err keys_rotate(const struct hg_keys *k, const struct hg_key_row *key, int grace_days, const struct hg_actor *actor,
+		   struct hg_key_row **out, char *detail, size_t detail_len) HG_WARN_UNUSED;
+/* The newest older version that is still active becomes primary; the current one retires. */
+hg_err keys_rollback(const struct hg_keys *k, const struct hg_key_row *key, const struct hg_actor *actor,
+		     struct hg_key_row **out, char *detail, size_t detail_len) HG_WARN_UNUSED;
+hg_err keys_patch(const struct hg_keys *k, const struct hg_key_row *key, const struct hg_key_patch *p,
+		  const struct hg_actor *actor, struct hg_key_row **out, char *detail,
+		  size_t detail_len) HG_WARN_UNUSED;
+/* The HSM spec of a key's versions (type, size or curve, PKCS#11 usage flags, exportable). */
+hg_err keys_p11_spec(const struct hg_key_row *key, struct hg_p11_keyspec *out) HG_WARN_UNUSED;
+/* Generates, in the HSM, a new version's object for key (same type, size and usage) with
+ * CKA_ID id, and its KCV. */
+hg_err keys_generate_version(const struct hg_keys *k, const struct hg_key_row *key, const hg_uuid *id,
+			     char kcv[HG_KCV_HEX_LEN + 1]) HG_WARN_UNUSED;
+/* One scheduler pass: applies every time-driven change due at now_us (activation, expiry,
+ * retirement of versions past their grace period, automatic rotation, destruction).
+ * Counts what it applied and what failed (and will be retried by the next pass). */
+hg_err keys_lifecycle_run(const struct hg_keys *k, int64_t now_us, unsigned *applied, unsigned *failed) HG_WARN_UNUSED;
+
+/* The scheduler thread: a pass every interval_s seconds (none when 0: NULL is returned). */
+struct hg_scheduler;
+struct hg_scheduler *scheduler_start(const struct hg_keys *keys, unsigned interval_s);
+/* Stops it after the pass in progress. NULL is fine. */
+void scheduler_stop(struct hg_scheduler *s);
 
 /* True if s has the canonical UUID form, which names may never take. */
 bool keys_looks_like_uuid(const char *s);

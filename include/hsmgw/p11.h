@@ -5,6 +5,7 @@
 #ifndef HSMGW_P11_H
 #define HSMGW_P11_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,23 +39,113 @@ const struct hg_p11_info *p11_info(const struct hg_p11 *p);
 /* HG_OK when the token answers (C_GetSessionInfo on a pooled session). */
 hg_err p11_ping(struct hg_p11 *p);
 
-/* Key usages as PKCS#11 attribute flags. */
+/* Key types. Secret keys: AES, TDES, HMAC. Key pairs: RSA, EC, Ed25519. */
+enum hg_p11_type { HG_KT_AES, HG_KT_TDES, HG_KT_HMAC, HG_KT_RSA, HG_KT_EC, HG_KT_ED25519 };
+
+/* Key usages as PKCS#11 attribute flags. A key's CKA_ENCRYPT … CKA_DERIVE are TRUE exactly
+ * for the usages given and FALSE otherwise, so the HSM itself refuses any other use. For a
+ * key pair, encrypt/verify/wrap go to the public key and decrypt/sign/unwrap/derive to the
+ * private key. */
 enum {
 	HG_P11_ENCRYPT = 1u << 0,
 	HG_P11_DECRYPT = 1u << 1,
+	HG_P11_SIGN = 1u << 2,
+	HG_P11_VERIFY = 1u << 3,
+	HG_P11_WRAP = 1u << 4,
+	HG_P11_UNWRAP = 1u << 5,
+	HG_P11_DERIVE = 1u << 6,
+};
+
+/* What to create. Sizes outside these lists are HG_E_INVALID. */
+struct hg_p11_keyspec {
+	enum hg_p11_type type;
+	unsigned bits;       /* AES 128/192/256; TDES 128 (2-key, CKK_DES2) or 192 (3-key, CKK_DES3);
+				HMAC 256..512, a multiple of 8 (CKK_GENERIC_SECRET); RSA 2048/3072/4096 */
+	unsigned curve_bits; /* EC: 256, 384 or 521 (P-256/P-384/P-521); ignored otherwise */
+	unsigned usage;      /* HG_P11_* flags */
+	bool exportable;     /* CKA_EXTRACTABLE of the secret or private key (it may be wrapped) */
 };
 
 #define HG_GCM_IV_LEN  12
 #define HG_GCM_TAG_LEN 16
 #define HG_KCV_HEX_LEN 6
 
-/* Generates an AES key of `bits` inside the HSM as a token object: CKA_SENSITIVE, not
- * extractable, CKA_ID = id, CKA_ENCRYPT/CKA_DECRYPT as `usage` says. Writes its KCV (the
- * first 3 bytes of AES-CMAC over one zero block, uppercase hex) into kcv. */
+/* Generates a key inside the HSM as token objects with CKA_ID = id (16 bytes) and CKA_LABEL
+ * = the UUID's text; every object is CKA_PRIVATE. Secret keys (AES, TDES, HMAC) and private
+ * keys are CKA_SENSITIVE, and CKA_EXTRACTABLE only if spec->exportable. RSA pairs have the
+ * public exponent 65537; EC pairs name their curve by OID; Ed25519 pairs use the OID
+ * 1.3.101.112. Writes the KCV into kcv (uppercase hex): AES = the first 3 bytes of AES-CMAC
+ * over one zero block; TDES = the first 3 bytes of TDES-ECB over 8 zero bytes; HMAC and key
+ * pairs get "" (empty). Nothing is left behind on failure. HG_E_INVALID for a bad spec. */
+hg_err p11_generate(struct hg_p11 *p, const hg_uuid *id, const struct hg_p11_keyspec *spec,
+		    char kcv[HG_KCV_HEX_LEN + 1]) HG_WARN_UNUSED;
+
+/* Generates an AES key: p11_generate with {HG_KT_AES, bits, usage, not exportable}. Kept for
+ * the callers that predate p11_generate. */
 hg_err p11_aes_generate(struct hg_p11 *p, const hg_uuid *id, unsigned bits, unsigned usage,
 			char kcv[HG_KCV_HEX_LEN + 1]) HG_WARN_UNUSED;
-/* Destroys the object with CKA_ID id (cleanup after a failed create). */
+/* Destroys the secret key object with CKA_ID id (cleanup after a failed create);
+ * HG_E_KEY_STATE when there is none. p11_destroy_all is the general form. */
 hg_err p11_destroy(struct hg_p11 *p, const hg_uuid *id) HG_WARN_UNUSED;
+/* Destroys every object with CKA_ID id (the secret key, or the private and public key) and
+ * forgets their handles. HG_OK also when none was there, so it can be repeated. */
+hg_err p11_destroy_all(struct hg_p11 *p, const hg_uuid *id) HG_WARN_UNUSED;
+
+/* The public key of a pair as DER SubjectPublicKeyInfo. type is the pair's type (RSA, EC or
+ * Ed25519); a key of another type is HG_E_KEY_USAGE, a secret type HG_E_INVALID, a missing
+ * key HG_E_KEY_STATE. On HG_OK *der is malloc'd: the caller frees it with free(). */
+hg_err p11_public_key_der(struct hg_p11 *p, const hg_uuid *id, enum hg_p11_type type, uint8_t **der,
+			  size_t *n) HG_WARN_UNUSED;
+
+/* A key object's attributes as the HSM reports them. Booleans the object does not have (the
+ * usages of the other half of a pair, CKA_SENSITIVE of a public key) read as false. */
+struct hg_p11_attrs {
+	bool found, sensitive, extractable, encrypt, decrypt, sign, verify, wrap, unwrap, derive, token, private_;
+	unsigned long key_type;  /* CKA_KEY_TYPE (a CKK_* value) */
+	unsigned long value_len; /* CKA_VALUE_LEN in bytes; 0 for objects without one (DES, RSA, EC) and
+				    where the token does not keep it (SoftHSM 2.6.1: unwrapped keys) */
+};
+/* Reads the attributes of the object with CKA_ID id straight from the token (no cache):
+ * private_or_secret true → the secret or private key object; false → the public key object.
+ * A missing object is HG_OK with out->found false. */
+hg_err p11_key_attrs(struct hg_p11 *p, const hg_uuid *id, bool private_or_secret,
+		     struct hg_p11_attrs *out) HG_WARN_UNUSED;
+
+/* Key wrapping algorithms.
+ * AES-KWP: CKM_AES_KEY_WRAP_PAD (RFC 5649) under an AES key with the wrap/unwrap usage; wraps
+ *   secret keys (their value) and private keys (their PKCS#8 PrivateKeyInfo).
+ * RSA-OAEP-SHA256 / RSA-OAEP-SHA1: CKM_RSA_PKCS_OAEP with SHA-256 and MGF1-SHA-256 (or SHA-1
+ *   and MGF1-SHA-1), no label; the RSA public key wraps, the private key unwraps; secret keys
+ *   only. SoftHSM 2.6.1 implements OAEP with SHA-1 only: there SHA-256 is refused
+ *   (p11_wrap_alg_supported says false). Whether the API offers SHA-1 is api/'s choice. */
+enum hg_wrap_alg { HG_WRAP_AES_KWP, HG_WRAP_RSA_OAEP_SHA256, HG_WRAP_RSA_OAEP_SHA1 };
+
+/* Whether the token implements alg (probed once at p11_open). */
+bool p11_wrap_alg_supported(const struct hg_p11 *p, enum hg_wrap_alg alg);
+
+/* Wraps the key target_id (of target_type) under the key wrapping_id. Only keys created
+ * exportable can be wrapped: others are HG_E_KEY_USAGE, as is a wrapping key without the wrap
+ * usage or of the wrong type; a private key under RSA-OAEP or an algorithm the token lacks is
+ * HG_E_INVALID. On HG_OK *out is malloc'd (n bytes): the caller frees it with free(). */
+hg_err p11_wrap(struct hg_p11 *p, const hg_uuid *wrapping_id, enum hg_wrap_alg alg, const hg_uuid *target_id,
+		enum hg_p11_type target_type, uint8_t **out, size_t *n) HG_WARN_UNUSED;
+
+/* Unwraps wrapped (n bytes) under the key unwrapping_id into a new token key with CKA_ID
+ * new_id, under the same attribute rules as p11_generate (sensitive, extractable only if
+ * spec->exportable, usage exactly spec->usage), and writes its KCV as p11_generate does.
+ * The unwrapped key must be of spec's type and size. (A token that does not report the
+ * length of unwrapped keys, as SoftHSM 2.6.1, lets the size of a secret key be checked from
+ * an AES-KWP blob's length only, which is exact for AES and TDES and to 8 bytes for HMAC;
+ * under RSA-OAEP there, only the token's own rule per type holds and the KCV is the check.)
+ * For a private key the matching public key object is created too (RSA from the modulus and
+ * exponent; EC by public key recovery from two ECDSA signatures made in the token), so
+ * p11_public_key_der works. Ed25519 private keys cannot be imported: SoftHSM cannot unwrap
+ * them, and their public key cannot be found without the private value (HG_E_INVALID). A
+ * blob that does not unwrap (wrong key, corrupt, wrong type or size) is HG_E_INVALID, an
+ * unwrapping key without the unwrap usage HG_E_KEY_USAGE; nothing is left behind. */
+hg_err p11_unwrap(struct hg_p11 *p, const hg_uuid *unwrapping_id, enum hg_wrap_alg alg, const uint8_t *wrapped,
+		  size_t n, const hg_uuid *new_id, const struct hg_p11_keyspec *spec,
+		  char kcv[HG_KCV_HEX_LEN + 1]) HG_WARN_UNUSED;
 
 /* AES-GCM with a 96-bit IV drawn from the HSM and a 128-bit tag. out must hold
  * HG_GCM_IV_LEN + n + HG_GCM_TAG_LEN bytes and receives IV ‖ ciphertext ‖ tag. */

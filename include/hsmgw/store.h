@@ -107,7 +107,9 @@ struct hg_due {
 
 /* Moves the key to state `to` if its state is one of `from` (NULL-terminated), atomically,
  * with its event. HG_E_CONFLICT when the state does not allow it. destroy_at_us is used
- * when `to` is destroy_scheduled; a key leaving that state loses its destroy_at. Moving to
+ * when `to` is destroy_scheduled; a key leaving that state loses its destroy_at, and never
+ * gains rights by it: if it was deactivated or compromised when its destruction was
+ * scheduled, it returns to that state instead of `to`. Moving to
  * destroyed also marks every version destroyed. */
 hg_err store_key_set_state(struct hg_db *db, const hg_uuid *key_id, const char *const *from, const char *to,
 			   int64_t destroy_at_us, const struct hg_key_event *ev) HG_WARN_UNUSED;
@@ -129,6 +131,14 @@ hg_err store_key_events(struct hg_db *db, const hg_uuid *key_id, int64_t after, 
 hg_err store_lifecycle_due(struct hg_db *db, int64_t now_us, struct hg_due **out, size_t *n) HG_WARN_UNUSED;
 hg_err store_version_retire(struct hg_db *db, const hg_uuid *key_id, int version,
 			    const struct hg_key_event *ev) HG_WARN_UNUSED;
+
+/* ---- idempotency ---- */
+/* The kept response of (tenant, key) within 24 h: HG_OK (the caller frees *location and
+ * *body), HG_E_NOT_FOUND, or HG_E_CONFLICT when it was kept for another request hash. */
+hg_err store_idem_get(struct hg_db *db, const char *tenant, const char *key, const char *hash, unsigned *status,
+		      char **location, char **body) HG_WARN_UNUSED;
+hg_err store_idem_put(struct hg_db *db, const char *tenant, const char *key, const char *hash, unsigned status,
+		      const char *location, const char *body) HG_WARN_UNUSED;
 
 /* ---- audit ---- */
 /* One row as the audit writer hands it over; hashes are lowercase hex of SHA-256. */

@@ -24,6 +24,9 @@ int b64_decode(const char *in, size_t in_len, size_t max, uint8_t **out, size_t 
 /* base64url without padding (RFC 7515 §2), for JWT segments. Same contract as b64_decode. */
 int b64url_decode(const char *in, size_t in_len, size_t max, uint8_t **out, size_t *out_len) HG_WARN_UNUSED;
 
+/* base64url without padding into out (b64_encoded_len(n) + 1 bytes is enough); NUL-terminates. */
+void b64url_encode(const uint8_t *in, size_t n, char *out);
+
 /* ---- hex ---- */
 /* Uppercase hex of n bytes into out (2n + 1 bytes), NUL-terminated. */
 void hex_encode(const uint8_t *in, size_t n, char *out);
@@ -52,6 +55,10 @@ struct timespec;
 void time_deadline(struct timespec *ts, unsigned ms);
 /* RFC 3339 UTC with microseconds ("2026-11-23T10:26:26.123456Z") into out (32 bytes). */
 void time_format_rfc3339(int64_t us, char out[32]);
+
+/* Parses RFC 3339 ("2026-11-23T10:26:26Z", fractions of a second and ±hh:mm offsets
+ * allowed) into microseconds since the epoch. Returns false for anything else. */
+bool time_parse_rfc3339(const char *s, int64_t *us);
 
 /* ---- secrets ---- */
 /* Wipes n bytes at p with OPENSSL_cleanse, then frees p. NULL is fine. */

@@ -11,12 +11,37 @@ static inline struct hg_app *app_of(struct hg_request *req)
 	return req->app;
 }
 
+/* The ?limit= (1..1000, default 100) and ?cursor= (opaque: the last item's sequence
+ * number) of a list route. */
+hg_err api_page(struct hg_request *req, long *limit, long *after) HG_WARN_UNUSED;
+
 /* Resolves the route's {key} for the caller's tenant and notes it for the audit row. */
 hg_err api_key_resolve(struct hg_request *req, struct hg_key_row **out) HG_WARN_UNUSED;
 
 hg_err api_keys_create(struct hg_request *req);
 hg_err api_keys_list(struct hg_request *req);
 hg_err api_keys_get(struct hg_request *req);
+hg_err api_keys_patch(struct hg_request *req);
+hg_err api_keys_rotate(struct hg_request *req);
+hg_err api_keys_rollback(struct hg_request *req);
+hg_err api_keys_transition(struct hg_request *req);
+hg_err api_keys_revoke(struct hg_request *req);
+hg_err api_keys_schedule_destruction(struct hg_request *req);
+hg_err api_keys_events(struct hg_request *req);
+hg_err api_keys_public_key(struct hg_request *req);
+hg_err api_keys_export(struct hg_request *req);
+hg_err api_keys_import(struct hg_request *req);
+
+/* A validated "usage" array as HG_USE_* bits (0 when absent: the type's default). */
+unsigned api_usage_bits(const json_t *usage);
+
+/* The key object of API.md (new reference). */
+json_t *api_key_json(const struct hg_key_row *k);
+/* The caller, for key events. */
+static inline struct hg_actor api_actor(const struct hg_request *req)
+{
+	return (struct hg_actor){.sub = req->who.sub, .request_id = req->request_id};
+}
 hg_err api_crypto_encrypt(struct hg_request *req);
 hg_err api_crypto_decrypt(struct hg_request *req);
 hg_err api_ops_healthz(struct hg_request *req);

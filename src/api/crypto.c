@@ -62,6 +62,8 @@ hg_err api_crypto_encrypt(struct hg_request *req)
 	const struct hg_version_row *v = NULL;
 	if (e == HG_OK)
 		e = keys_version_for(key, HG_USE_ENCRYPT, 0, &v, req->detail, sizeof req->detail);
+	if (e == HG_OK && strcmp(key->type, "AES") != 0)
+		e = http_fail(req, HG_E_INVALID, "AES-GCM needs an AES key; this key is %s", key->type);
 	if (e == HG_OK) {
 		req->key_version = v->version;
 		req->used_hsm = true;
@@ -113,6 +115,8 @@ hg_err api_crypto_decrypt(struct hg_request *req)
 	const struct hg_version_row *v = NULL;
 	if (e == HG_OK)
 		e = keys_version_for(key, HG_USE_DECRYPT, version, &v, req->detail, sizeof req->detail);
+	if (e == HG_OK && strcmp(key->type, "AES") != 0)
+		e = http_fail(req, HG_E_INVALID, "AES-GCM needs an AES key; this key is %s", key->type);
 	if (e == HG_OK) {
 		req->key_version = v->version;
 		req->used_hsm = true;

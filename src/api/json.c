@@ -1,5 +1,6 @@
 /* The declarative JSON input parser: one walk over the body against the handler's field
  * list. Handlers never navigate JSON themselves. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "hsmgw/api.h"
@@ -102,6 +103,12 @@ static hg_err parse_field(struct hg_request *req, const struct hg_field *f, json
 		return HG_OK;
 	case HG_F_STRINGS: return check_strings(req, f, v, dst);
 	case HG_F_LABELS: return check_labels(req, f, v, dst);
+	case HG_F_OBJECT:
+		if (!json_is_object(v) || (long)json_object_size(v) > f->max)
+			return http_fail(req, HG_E_INVALID, "field '%s' must be an object of at most %ld members",
+					 f->name, f->max);
+		*(json_t **)dst = v;
+		return HG_OK;
 	}
 	return HG_E_INTERNAL;
 }
@@ -110,9 +117,9 @@ hg_err api_parse(struct hg_request *req, const struct hg_field *fields, size_t n
 {
 	json_error_t jerr;
 	*root = NULL;
-	if (req->body_len == 0)
-		return http_fail(req, HG_E_INVALID, "a JSON object body is required");
-	json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	/* An empty body is an empty object: POSTs whose fields are all optional need none. */
+	json_t *j =
+	    req->body_len == 0 ? json_object() : json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!j)
 		return http_fail(req, HG_E_INVALID, "malformed JSON at line %d column %d", jerr.line, jerr.column);
 	*root = j;
@@ -137,5 +144,18 @@ hg_err api_parse(struct hg_request *req, const struct hg_field *fields, size_t n
 		if (fields[i].required && (!v2 || json_is_null(v2)))
 			return http_fail(req, HG_E_INVALID, "missing required field '%s'", fields[i].name);
 	}
+	return HG_OK;
+}
+
+hg_err api_page(struct hg_request *req, long *limit, long *after)
+{
+	const char *ls = http_query(req, "limit"), *cs = http_query(req, "cursor");
+	char *end;
+	*limit = ls ? strtol(ls, &end, 10) : 100;
+	if (ls && (*ls == '\0' || *end != '\0' || *limit < 1 || *limit > 1000))
+		return http_fail(req, HG_E_INVALID, "limit must be an integer from 1 to 1000");
+	*after = cs ? strtol(cs, &end, 10) : 0;
+	if (cs && (*cs == '\0' || *end != '\0' || *after < 0))
+		return http_fail(req, HG_E_INVALID, "cursor is not one this server gave out");
 	return HG_OK;
 }

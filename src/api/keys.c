@@ -20,8 +20,7 @@ static json_t *json_text_or_empty(const char *text)
 	return j ? j : json_object();
 }
 
-/* The key object of API.md. */
-static json_t *key_json(const struct hg_key_row *k)
+json_t *api_key_json(const struct hg_key_row *k)
 {
 	char id[HG_UUID_STR_LEN + 1];
 	uuid_format(&k->id, id);
@@ -31,12 +30,12 @@ static json_t *key_json(const struct hg_key_row *k)
 	json_t *versions = json_array();
 	for (size_t i = 0; i < k->n_versions; i++) {
 		const struct hg_version_row *v = &k->versions[i];
-		json_array_append_new(versions,
-				      json_pack("{s:i, s:s, s:o, s:o}", "version", v->version, "state", v->state, "kcv",
-						v->kcv[0] ? json_string(v->kcv) : json_null(), "created_at",
-						time_or_null(v->created_at_us)));
+		json_array_append_new(
+		    versions, json_pack("{s:i, s:s, s:o, s:o, s:o}", "version", v->version, "state", v->state, "kcv",
+					v->kcv[0] ? json_string(v->kcv) : json_null(), "created_at",
+					time_or_null(v->created_at_us), "retire_at", time_or_null(v->retire_at_us)));
 	}
-	return json_pack(
+	json_t *key = json_pack(
 	    "{s:s, s:s, s:s, s:i, s:o, s:s, s:i, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
 	    " s:o}",
 	    "id", id, "name", k->name, "type", k->type, "size", k->size, "usage", usage, "state", k->state,
@@ -47,6 +46,22 @@ static json_t *key_json(const struct hg_key_row *k)
 	    json_text_or_empty(k->labels_json), "description",
 	    k->description ? json_string(k->description) : json_null(), "policy", json_text_or_empty(k->policy_json),
 	    "created_at", time_or_null(k->created_at_us), "updated_at", time_or_null(k->updated_at_us));
+	if (key && k->curve[0])
+		json_object_set_new(key, "curve", json_string(k->curve));
+	return key;
+}
+
+unsigned api_usage_bits(const json_t *usage)
+{
+	unsigned bits = 0;
+	size_t i;
+	json_t *u;
+	json_array_foreach (usage, i, u) {
+		for (unsigned b = 0; b < HG_USE_COUNT; b++)
+			if (strcmp(json_string_value(u), hg_usage_names[b]) == 0)
+				bits |= 1u << b;
+	}
+	return bits;
 }
 
 hg_err api_key_resolve(struct hg_request *req, struct hg_key_row **out)
@@ -62,12 +77,27 @@ hg_err api_key_resolve(struct hg_request *req, struct hg_key_row **out)
 }
 
 struct create_in {
-	const char *name, *type, *description;
-	long size;
+	const char *name, *type, *description, *curve, *activate_at, *expires_at;
+	long size, rotation_period_days;
+	bool exportable;
 	json_t *usage, *labels;
 };
 
-static const char *const key_types[] = {"AES", NULL};
+static const char *const key_types[] = {"AES", "TDES", "HMAC", "RSA", "EC", "ED25519", NULL};
+static const char *const key_curves[] = {"P-256", "P-384", "P-521", NULL};
+
+/* An optional RFC 3339 field that must lie in the future; 0 when absent. */
+static hg_err future_time(struct hg_request *req, const char *name, const char *text, int64_t *us)
+{
+	*us = 0;
+	if (!text)
+		return HG_OK;
+	if (!time_parse_rfc3339(text, us))
+		return http_fail(req, HG_E_INVALID, "field '%s' must be an RFC 3339 time", name);
+	if (*us <= time_now_us())
+		return http_fail(req, HG_E_INVALID, "field '%s' must be in the future", name);
+	return HG_OK;
+}
 
 hg_err api_keys_create(struct hg_request *req)
 {
@@ -75,34 +105,42 @@ hg_err api_keys_create(struct hg_request *req)
 	    {"name", HG_F_STRING, true, offsetof(struct create_in, name), 1, HG_MAX_NAME, NULL},
 	    {"type", HG_F_STRING, true, offsetof(struct create_in, type), 1, 16, key_types},
 	    {"size", HG_F_INT, false, offsetof(struct create_in, size), 1, 65536, NULL},
+	    {"curve", HG_F_STRING, false, offsetof(struct create_in, curve), 1, 8, key_curves},
 	    {"usage", HG_F_STRINGS, false, offsetof(struct create_in, usage), 1, HG_USE_COUNT, hg_usage_names},
 	    {"labels", HG_F_LABELS, false, offsetof(struct create_in, labels), 0, 64, NULL},
 	    {"description", HG_F_STRING, false, offsetof(struct create_in, description), 0, 1024, NULL},
+	    {"exportable", HG_F_BOOL, false, offsetof(struct create_in, exportable), 0, 0, NULL},
+	    {"rotation_period_days", HG_F_INT, false, offsetof(struct create_in, rotation_period_days), 1, 3650, NULL},
+	    {"activate_at", HG_F_STRING, false, offsetof(struct create_in, activate_at), 20, 40, NULL},
+	    {"expires_at", HG_F_STRING, false, offsetof(struct create_in, expires_at), 20, 40, NULL},
 	};
-	struct create_in in = {.size = 256};
+	struct create_in in = {0};
 	json_t *root;
+	struct hg_key_spec spec = {0};
 	hg_err e = api_parse(req, fields, NFIELDS(fields), &in, &root);
+	if (e == HG_OK)
+		e = future_time(req, "activate_at", in.activate_at, &spec.activate_at_us);
+	if (e == HG_OK)
+		e = future_time(req, "expires_at", in.expires_at, &spec.expires_at_us);
+	if (e == HG_OK && spec.activate_at_us && spec.expires_at_us && spec.expires_at_us <= spec.activate_at_us)
+		e = http_fail(req, HG_E_INVALID, "field 'expires_at' must come after 'activate_at'");
 	if (e != HG_OK) {
 		json_decref(root);
 		return e;
 	}
-	struct hg_key_spec spec = {
-	    .name = in.name, .type = in.type, .size = (int)in.size, .description = in.description};
-	if (in.usage) {
-		size_t i;
-		json_t *u;
-		json_array_foreach (in.usage, i, u) {
-			for (unsigned b = 0; b < HG_USE_COUNT; b++)
-				if (strcmp(json_string_value(u), hg_usage_names[b]) == 0)
-					spec.usage |= 1u << b;
-		}
-	} else {
-		spec.usage = 1u << HG_USE_ENCRYPT | 1u << HG_USE_DECRYPT;
-	}
+	spec.name = in.name;
+	spec.type = in.type;
+	spec.size = (int)in.size;
+	spec.curve = in.curve;
+	spec.description = in.description;
+	spec.exportable = in.exportable;
+	spec.rotation_period_days = (int)in.rotation_period_days;
+	spec.usage = api_usage_bits(in.usage);
+
 	char *labels = in.labels ? json_dumps(in.labels, JSON_COMPACT) : NULL;
 	spec.labels_json = labels;
 	struct hg_key_row *key = NULL;
-	struct hg_actor actor = {.sub = req->who.sub, .request_id = req->request_id};
+	struct hg_actor actor = api_actor(req);
 	e = keys_create(&app_of(req)->keys, req->who.tenant->name, &spec, &actor, &key, req->detail,
 			sizeof req->detail);
 	free(labels);
@@ -116,7 +154,7 @@ hg_err api_keys_create(struct hg_request *req)
 	char id[HG_UUID_STR_LEN + 1];
 	uuid_format(&key->id, id);
 	snprintf(req->location, sizeof req->location, "/v1/keys/%s", id);
-	http_reply(req, 201, key_json(key));
+	http_reply(req, 201, api_key_json(key));
 	key_row_free(key);
 	return HG_OK;
 }
@@ -127,7 +165,7 @@ hg_err api_keys_get(struct hg_request *req)
 	hg_err e = api_key_resolve(req, &key);
 	if (e != HG_OK)
 		return e;
-	http_reply(req, 200, key_json(key));
+	http_reply(req, 200, api_key_json(key));
 	key_row_free(key);
 	return HG_OK;
 }
@@ -148,14 +186,10 @@ static bool one_of(const char *const *list, const char *s)
  * label=k:v (the key's labels contain k with value v). */
 hg_err api_keys_list(struct hg_request *req)
 {
-	const char *ls = http_query(req, "limit"), *cs = http_query(req, "cursor");
-	char *end;
-	long limit = ls ? strtol(ls, &end, 10) : 100;
-	if (ls && (*ls == '\0' || *end != '\0' || limit < 1 || limit > 1000))
-		return http_fail(req, HG_E_INVALID, "limit must be an integer from 1 to 1000");
-	long long after = cs ? strtoll(cs, &end, 10) : 0;
-	if (cs && (*cs == '\0' || *end != '\0' || after < 0))
-		return http_fail(req, HG_E_INVALID, "cursor is not one this server gave out");
+	long limit, after;
+	hg_err pe = api_page(req, &limit, &after);
+	if (pe != HG_OK)
+		return pe;
 	struct hg_key_filter f = {
 	    .state = http_query(req, "state"), .type = http_query(req, "type"), .name = http_query(req, "name")};
 	if (f.state && !one_of(key_states, f.state))
@@ -186,7 +220,7 @@ hg_err api_keys_list(struct hg_request *req)
 	json_t *items = json_array();
 	size_t shown = n > (size_t)limit ? (size_t)limit : n;
 	for (size_t i = 0; i < shown; i++)
-		json_array_append_new(items, key_json(rows[i]));
+		json_array_append_new(items, api_key_json(rows[i]));
 	json_t *next = json_null();
 	if (n > shown) {
 		char c[24];

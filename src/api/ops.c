@@ -28,3 +28,22 @@ hg_err api_ops_openapi(struct hg_request *req)
 	http_reply(req, 200, json_incref(app_of(req)->openapi));
 	return HG_OK;
 }
+
+static hg_err idem_lookup(void *ctx, const char *tenant, const char *key, const char *hash, unsigned *status,
+			  char **location, char **body)
+{
+	return store_idem_get(ctx, tenant, key, hash, status, location, body);
+}
+
+static void idem_save(void *ctx, const char *tenant, const char *key, const char *hash, unsigned status,
+		      const char *location, const char *body)
+{
+	/* Not kept means only that a retry runs again: the response already stands. */
+	if (store_idem_put(ctx, tenant, key, hash, status, location, body) != HG_OK)
+		log_warn("idempotency: a response could not be kept");
+}
+
+struct hg_idempotency api_idempotency(struct hg_db *db)
+{
+	return (struct hg_idempotency){.ctx = db, .lookup = idem_lookup, .save = idem_save};
+}

@@ -2,18 +2,47 @@
  * and methods of openapi/hsmgw.yaml, so the two cannot drift. */
 #include "api_internal.h"
 
+/* An authenticated, audited /v1 route; KEEP: its 2xx responses are kept for Idempotency-Key. */
+#define V1(method, path, handler, scope, operation, query, arg, keep)                                                  \
+	{                                                                                                              \
+		method, path, handler, HG_SCOPE(scope), true, operation, query, arg, keep                              \
+	}
+#define KEEP    true
+#define NO_KEEP false /* GETs, and responses that carry a plaintext */
+/* An operational route: no token, no audit row. */
+#define OPS(path, handler, operation)                                                                                  \
+	{                                                                                                              \
+		"GET", path, handler, 0, false, operation, NULL, 0, false                                              \
+	}
+
+// clang-format off
 const struct hg_route api_routes[] = {
-    {"POST", "/v1/keys", api_keys_create, HG_SCOPE(HG_SCOPE_KEYS_WRITE), true, "keys.create", NULL},
-    {"GET", "/v1/keys", api_keys_list, HG_SCOPE(HG_SCOPE_KEYS_READ), true, "keys.list",
-     "limit cursor state type name label"},
-    {"GET", "/v1/keys/{key}", api_keys_get, HG_SCOPE(HG_SCOPE_KEYS_READ), true, "keys.get", NULL},
-    {"POST", "/v1/keys/{key}/encrypt", api_crypto_encrypt, HG_SCOPE(HG_SCOPE_CRYPTO_ENCRYPT), true, "crypto.encrypt",
-     NULL},
-    {"POST", "/v1/keys/{key}/decrypt", api_crypto_decrypt, HG_SCOPE(HG_SCOPE_CRYPTO_DECRYPT), true, "crypto.decrypt",
-     NULL},
-    {"GET", "/healthz", api_ops_healthz, 0, false, "ops.healthz", NULL},
-    {"GET", "/readyz", api_ops_readyz, 0, false, "ops.readyz", NULL},
-    {"GET", "/openapi.json", api_ops_openapi, 0, false, "ops.openapi", NULL},
+	V1("POST", "/v1/keys", api_keys_create, HG_SCOPE_KEYS_WRITE, "keys.create", NULL, 0, KEEP),
+	V1("GET", "/v1/keys", api_keys_list, HG_SCOPE_KEYS_READ, "keys.list", "limit cursor state type name label", 0, NO_KEEP),
+	V1("POST", "/v1/keys/import", api_keys_import, HG_SCOPE_KEYS_ADMIN, "keys.import", NULL, 0, KEEP),
+	V1("GET", "/v1/keys/{key}", api_keys_get, HG_SCOPE_KEYS_READ, "keys.get", NULL, 0, NO_KEEP),
+	V1("PATCH", "/v1/keys/{key}", api_keys_patch, HG_SCOPE_KEYS_WRITE, "keys.update", NULL, 0, NO_KEEP),
+	V1("DELETE", "/v1/keys/{key}", api_keys_schedule_destruction, HG_SCOPE_KEYS_ADMIN, "keys.delete", NULL, 1, NO_KEEP),
+	V1("POST", "/v1/keys/{key}/rotate", api_keys_rotate, HG_SCOPE_KEYS_WRITE, "keys.rotate", NULL, 0, KEEP),
+	V1("POST", "/v1/keys/{key}/rollback", api_keys_rollback, HG_SCOPE_KEYS_ADMIN, "keys.rollback", NULL, 0, KEEP),
+	V1("POST", "/v1/keys/{key}/suspend", api_keys_transition, HG_SCOPE_KEYS_ADMIN, "keys.suspend", NULL, HG_ACT_SUSPEND, KEEP),
+	V1("POST", "/v1/keys/{key}/resume", api_keys_transition, HG_SCOPE_KEYS_ADMIN, "keys.resume", NULL, HG_ACT_RESUME, KEEP),
+	V1("POST", "/v1/keys/{key}/deactivate", api_keys_transition, HG_SCOPE_KEYS_ADMIN, "keys.deactivate", NULL,
+	   HG_ACT_DEACTIVATE, KEEP),
+	V1("POST", "/v1/keys/{key}/revoke", api_keys_revoke, HG_SCOPE_KEYS_ADMIN, "keys.revoke", NULL, 0, KEEP),
+	V1("POST", "/v1/keys/{key}/schedule-destruction", api_keys_schedule_destruction, HG_SCOPE_KEYS_ADMIN,
+	   "keys.schedule_destruction", NULL, 0, KEEP),
+	V1("POST", "/v1/keys/{key}/cancel-destruction", api_keys_transition, HG_SCOPE_KEYS_ADMIN,
+	   "keys.cancel_destruction", NULL, HG_ACT_CANCEL_DESTRUCTION, KEEP),
+	V1("GET", "/v1/keys/{key}/public-key", api_keys_public_key, HG_SCOPE_KEYS_READ, "keys.public_key", "version", 0, NO_KEEP),
+	V1("POST", "/v1/keys/{key}/export", api_keys_export, HG_SCOPE_KEYS_ADMIN, "keys.export", "version", 0, KEEP),
+	V1("GET", "/v1/keys/{key}/events", api_keys_events, HG_SCOPE_KEYS_READ, "keys.events", "limit cursor", 0, NO_KEEP),
+	V1("POST", "/v1/keys/{key}/encrypt", api_crypto_encrypt, HG_SCOPE_CRYPTO_ENCRYPT, "crypto.encrypt", NULL, 0, KEEP),
+	V1("POST", "/v1/keys/{key}/decrypt", api_crypto_decrypt, HG_SCOPE_CRYPTO_DECRYPT, "crypto.decrypt", NULL, 0, NO_KEEP),
+	OPS("/healthz", api_ops_healthz, "ops.healthz"),
+	OPS("/readyz", api_ops_readyz, "ops.readyz"),
+	OPS("/openapi.json", api_ops_openapi, "ops.openapi"),
 };
+// clang-format on
 
 const size_t api_n_routes = sizeof api_routes / sizeof *api_routes;

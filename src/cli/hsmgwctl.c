@@ -8,6 +8,7 @@
 #include <jwt.h>
 
 #include "hsmgw/config.h"
+#include "hsmgw/keys.h"
 #include "hsmgw/store.h"
 
 static void usage(FILE *f)
@@ -18,6 +19,9 @@ static void usage(FILE *f)
 		   "                                      print a development JWT signed with the tenant's\n"
 		   "                                      dev_signing_key_file\n"
 		   "  config check                        validate the configuration and print it\n"
+		   "  lifecycle run [--at TIME]           apply the time-driven key changes due at TIME\n"
+		   "                                      (RFC 3339; default now): activation, expiry,\n"
+		   "                                      retirement, automatic rotation, destruction\n"
 		   "The configuration defaults to $HSMGW_CONFIG, else var/dev/hsmgw.json.\n");
 }
 
@@ -97,6 +101,43 @@ static int cmd_token(const struct hg_config *cfg, int argc, char **argv)
 	return 0;
 }
 
+/* One scheduler pass, as the daemon's scheduler thread makes them. --at lets an operator
+ * (or a test) apply what will be due at a later time, against the same database and HSM. */
+static int cmd_lifecycle(const struct hg_config *cfg, int argc, char **argv)
+{
+	static const struct option opts[] = {{"at", required_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
+	int64_t at = time_now_us();
+	int o;
+	if (argc < 2 || strcmp(argv[1], "run") != 0) {
+		usage(stderr);
+		return 2;
+	}
+	optind = 2;
+	while ((o = getopt_long(argc, argv, "a:", opts, NULL)) != -1) {
+		if (o != 'a' || !time_parse_rfc3339(optarg, &at)) {
+			fprintf(stderr, "hsmgwctl: --at takes an RFC 3339 time\n");
+			return 2;
+		}
+	}
+	char err[512];
+	struct hg_p11 *p11 = p11_open(cfg, err, sizeof err);
+	if (!p11) {
+		fprintf(stderr, "hsmgwctl: %s\n", err);
+		return 1;
+	}
+	struct hg_db *db = db_open(cfg->db_conninfo, 1, cfg->db_wait_ms);
+	struct hg_keys keys = {.db = db, .p11 = p11};
+	unsigned applied = 0, failed = 0;
+	hg_err e = keys_lifecycle_run(&keys, at, &applied, &failed);
+	if (e == HG_OK)
+		printf("lifecycle: %u changes applied, %u failed\n", applied, failed);
+	else
+		fprintf(stderr, "hsmgwctl: lifecycle run: %s\n", hg_err_code(e));
+	db_close(db);
+	p11_close(p11);
+	return e == HG_OK && failed == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -130,6 +171,8 @@ int main(int argc, char **argv)
 		rc = cmd_migrate(cfg, sub_argc, sub_argv);
 	} else if (strcmp(cmd, "token") == 0) {
 		rc = cmd_token(cfg, sub_argc, sub_argv);
+	} else if (strcmp(cmd, "lifecycle") == 0) {
+		rc = cmd_lifecycle(cfg, sub_argc, sub_argv);
 	} else if (strcmp(cmd, "config") == 0 && sub_argc == 2 && strcmp(sub_argv[1], "check") == 0) {
 		config_dump(cfg, stdout);
 		fprintf(stderr, "hsmgwctl: %s is valid\n", path);

@@ -59,6 +59,7 @@ int main(int argc, char **argv)
 	struct hg_auth *auth = NULL;
 	struct hg_audit *audit = NULL;
 	struct hg_server *srv = NULL;
+	struct hg_scheduler *sched = NULL;
 	if (!(auth = auth_new(cfg, err, sizeof err)) || !(app.p11 = p11_open(cfg, err, sizeof err))) {
 		log_error("start: %s", err);
 		goto out;
@@ -71,7 +72,9 @@ int main(int argc, char **argv)
 	}
 	if (!(audit = audit_start(cfg)))
 		goto out;
-	struct hg_server_deps deps = {.cfg = cfg,
+	struct hg_idempotency idem = api_idempotency(app.db);
+	struct hg_server_deps deps = {.idempotency = &idem,
+				      .cfg = cfg,
 				      .routes = api_routes,
 				      .n_routes = api_n_routes,
 				      .auth = auth,
@@ -82,6 +85,7 @@ int main(int argc, char **argv)
 		log_error("start: %s", err);
 		goto out;
 	}
+	sched = scheduler_start(&app.keys, cfg->lifecycle_interval_s);
 	log_info("hsmgwd listening on http://%s:%u (%u threads, %zu tenants)", cfg->listen_address, cfg->listen_port,
 		 cfg->http_threads, cfg->n_tenants);
 	int sig = 0;
@@ -90,6 +94,7 @@ int main(int argc, char **argv)
 	rc = 0;
 out:
 	http_stop(srv); /* waits for requests in flight */
+	scheduler_stop(sched);
 	audit_stop(audit);
 	p11_close(app.p11);
 	db_close(app.db);

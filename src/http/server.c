@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include <microhttpd.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "hsmgw/http.h"
 
@@ -126,13 +128,15 @@ static enum MHD_Result answer(struct hg_server *s, struct MHD_Connection *c, str
 			      const char *method, const char *url)
 {
 	struct hg_request *r = &st->r;
-	if (err == HG_OK && !r->json) /* a handler that built no body (json_pack failed) */
+	if (err == HG_OK && !r->json && !r->raw_body) /* a handler that built no body (json_pack failed) */
 		err = http_fail(r, HG_E_INTERNAL, "the response could not be built");
 	if (r->route ? r->route->authenticated : strncmp(url, "/v1/", 4) == 0 || strcmp(url, "/v1") == 0)
 		audit_request(s, st, &err);
 	json_t *body = err == HG_OK ? r->json : http_problem_json(err, r->detail, r->request_id);
 	unsigned status = err == HG_OK ? r->status : hg_err_status(err);
-	char *text = body ? json_dumps(body, JSON_COMPACT) : strdup("");
+	char *text = err == HG_OK && r->raw_body ? r->raw_body : body ? json_dumps(body, JSON_COMPACT) : strdup("");
+	if (text == r->raw_body)
+		r->raw_body = NULL; /* now owned by the response */
 	if (body != r->json)
 		json_decref(body);
 	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
@@ -201,8 +205,65 @@ static enum MHD_Result check_query_arg(void *cls, enum MHD_ValueKind kind, const
 	return MHD_NO;
 }
 
+static enum MHD_Result hash_query_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	EVP_DigestUpdate(cls, key, strlen(key) + 1);
+	EVP_DigestUpdate(cls, value ? value : "", value ? strlen(value) + 1 : 1);
+	return MHD_YES;
+}
+
+/* Idempotency-Key (1–255 printable characters): the same key with the same method, path and
+ * body within 24 h replays the first 2xx response; with another request it is a conflict. */
+static hg_err with_idempotency(struct hg_server *s, struct reqstate *st, const char *key)
+{
+	struct hg_request *r = &st->r;
+	const struct hg_idempotency *idem = s->deps.idempotency;
+	size_t kl = strlen(key);
+	bool ok = kl > 0 && kl <= 255;
+	for (size_t i = 0; ok && i < kl; i++)
+		ok = key[i] >= 0x20 && key[i] <= 0x7e;
+	if (!ok)
+		return http_fail(r, HG_E_INVALID, "Idempotency-Key must be 1-255 printable characters");
+	/* The request's identity: method, route, its {key} segment, query and body. */
+	unsigned char d[SHA256_DIGEST_LENGTH];
+	char hash[2 * SHA256_DIGEST_LENGTH + 1];
+	EVP_MD_CTX *h = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(h, EVP_sha256(), NULL);
+	EVP_DigestUpdate(h, r->route->method, strlen(r->route->method) + 1);
+	EVP_DigestUpdate(h, r->route->pattern, strlen(r->route->pattern) + 1);
+	EVP_DigestUpdate(h, r->param, strlen(r->param) + 1);
+	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, hash_query_arg, h);
+	EVP_DigestUpdate(h, r->body ? r->body : "", r->body_len);
+	EVP_DigestFinal_ex(h, d, NULL);
+	EVP_MD_CTX_free(h);
+	hex_encode_lower(d, sizeof d, hash);
+	char *location = NULL, *body = NULL;
+	unsigned status = 0;
+	hg_err e = idem->lookup(idem->ctx, r->who.tenant->name, key, hash, &status, &location, &body);
+	if (e == HG_OK) {
+		r->status = status;
+		r->raw_body = body;
+		snprintf(r->location, sizeof r->location, "%s", location ? location : "");
+		free(location);
+		return HG_OK;
+	}
+	if (e == HG_E_CONFLICT)
+		return http_fail(r, e, "this Idempotency-Key was used for another request");
+	if (e != HG_E_NOT_FOUND)
+		return e;
+	e = r->route->handler(r);
+	if (e == HG_OK && r->status < 300 && r->json) {
+		char *text = json_dumps(r->json, JSON_COMPACT);
+		idem->save(idem->ctx, r->who.tenant->name, key, hash, r->status, r->location[0] ? r->location : NULL,
+			   text);
+		free(text);
+	}
+	return e;
+}
+
 /* Body-level checks, then the handler. */
-static hg_err on_complete(struct reqstate *st, struct MHD_Connection *c)
+static hg_err on_complete(struct hg_server *s, struct reqstate *st, struct MHD_Connection *c)
 {
 	struct hg_request *r = &st->r;
 	int nargs = MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, NULL, NULL);
@@ -212,7 +273,10 @@ static hg_err on_complete(struct reqstate *st, struct MHD_Connection *c)
 	if (st->r.body_len > 0 && ct && strncasecmp(ct, "application/json", 16) != 0)
 		return http_fail(r, HG_E_INVALID, "request bodies must be application/json");
 	r->status = 200;
-	return r->route->handler(r);
+	const char *ik = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
+	if (!ik || !r->route->idempotent || !s->deps.idempotency)
+		return r->route->handler(r);
+	return with_idempotency(s, st, ik);
 }
 
 static bool body_append(struct reqstate *st, const char *data, size_t n, size_t max)
@@ -276,7 +340,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
 		}
 		return MHD_YES;
 	}
-	return answer(s, c, st, on_complete(st, c), method, url);
+	return answer(s, c, st, on_complete(s, st, c), method, url);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -288,6 +352,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	if (!st)
 		return;
 	json_decref(st->r.json);
+	free(st->r.raw_body);
 	hg_free_secret(st->body, st->body_cap);
 	free(st);
 	*con_cls = NULL;

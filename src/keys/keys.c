@@ -23,8 +23,92 @@ static hg_err invalid(char *detail, size_t len, const char *why)
 	return HG_E_INVALID;
 }
 
-/* The checks a spec must pass before anything is generated. */
-static hg_err check_spec(const struct hg_key_spec *s, char *detail, size_t len)
+#define U(x)           (1u << HG_USE_##x)
+#define PAYMENT_USAGES (U(PIN) | U(PIN_VERIFY) | U(CVV))
+
+/* What each key type may be: its HSM type, sizes, and the usages it allows. Payment usages
+ * (pin, pin_verify, cvv) stand alone: one per key, never with a generic usage (key
+ * separation). RSA keys either encrypt/wrap or sign, never both. */
+// clang-format off
+static const struct type_rule {
+	const char *name;
+	enum hg_p11_type kt;
+	int sizes[4];	    /* allowed sizes; HMAC: {min, max} in steps of 8 */
+	int default_size;   /* when the request names none */
+	unsigned usages;    /* generic and payment usages allowed */
+	unsigned default_usage;
+} type_rules[] = {
+	{"AES", HG_KT_AES, {128, 192, 256}, 256,
+	 U(ENCRYPT) | U(DECRYPT) | U(WRAP) | U(UNWRAP) | U(MAC) | U(TOKENIZE) | U(PIN), U(ENCRYPT) | U(DECRYPT)},
+	{"TDES", HG_KT_TDES, {128, 192}, 192,
+	 U(ENCRYPT) | U(DECRYPT) | U(WRAP) | U(UNWRAP) | U(MAC) | PAYMENT_USAGES, U(ENCRYPT) | U(DECRYPT)},
+	{"HMAC", HG_KT_HMAC, {256, 512}, 256, U(MAC) | U(TOKENIZE) | U(DERIVE), U(MAC)},
+	{"RSA", HG_KT_RSA, {2048, 3072, 4096}, 3072,
+	 U(ENCRYPT) | U(DECRYPT) | U(WRAP) | U(UNWRAP) | U(SIGN) | U(VERIFY), U(ENCRYPT) | U(DECRYPT)},
+	{"EC", HG_KT_EC, {0}, 0, U(SIGN) | U(VERIFY) | U(DERIVE), U(SIGN) | U(VERIFY)},
+	{"ED25519", HG_KT_ED25519, {256}, 256, U(SIGN) | U(VERIFY), U(SIGN) | U(VERIFY)},
+};
+// clang-format on
+
+static const struct {
+	const char *name;
+	unsigned bits;
+} curves[] = {{"P-256", 256}, {"P-384", 384}, {"P-521", 521}};
+
+static const struct type_rule *rule_of(const char *type)
+{
+	for (size_t i = 0; i < sizeof type_rules / sizeof *type_rules; i++)
+		if (strcmp(type_rules[i].name, type) == 0)
+			return &type_rules[i];
+	return NULL;
+}
+
+static unsigned curve_bits(const char *curve)
+{
+	for (size_t i = 0; curve && i < sizeof curves / sizeof *curves; i++)
+		if (strcmp(curves[i].name, curve) == 0)
+			return curves[i].bits;
+	return 0;
+}
+
+static bool size_ok(const struct type_rule *r, int size)
+{
+	if (r->kt == HG_KT_HMAC)
+		return size >= r->sizes[0] && size <= r->sizes[1] && size % 8 == 0;
+	for (size_t i = 0; i < sizeof r->sizes / sizeof *r->sizes && r->sizes[i]; i++)
+		if (r->sizes[i] == size)
+			return true;
+	return false;
+}
+
+/* The PKCS#11 attributes a key's usages need: the HSM then refuses anything else. Tokens
+ * come from AES (FF1 rounds: encryption) or from HMAC (deterministic: a MAC, which PKCS#11
+ * calls signing). */
+static unsigned p11_usage(enum hg_p11_type kt, unsigned use)
+{
+	unsigned f = 0;
+	if (use & U(TOKENIZE))
+		f |= kt == HG_KT_HMAC ? HG_P11_SIGN : HG_P11_ENCRYPT;
+	if (use & (U(ENCRYPT) | U(PIN) | U(PIN_VERIFY) | U(CVV)))
+		f |= HG_P11_ENCRYPT;
+	if (use & (U(DECRYPT) | U(PIN)))
+		f |= HG_P11_DECRYPT;
+	if (use & (U(SIGN) | U(MAC)))
+		f |= HG_P11_SIGN;
+	if (use & (U(VERIFY) | U(MAC)))
+		f |= HG_P11_VERIFY;
+	if (use & U(WRAP))
+		f |= HG_P11_WRAP;
+	if (use & U(UNWRAP))
+		f |= HG_P11_UNWRAP;
+	if (use & U(DERIVE))
+		f |= HG_P11_DERIVE;
+	return f;
+}
+
+/* The checks a spec must pass before anything is generated; fills in the type's defaults
+ * for size and usage when the request named none. */
+static hg_err check_spec(struct hg_key_spec *s, char *detail, size_t len)
 {
 	if (keys_looks_like_uuid(s->name))
 		return invalid(detail, len, "a key name must not have the form of a UUID");
@@ -32,18 +116,42 @@ static hg_err check_spec(const struct hg_key_spec *s, char *detail, size_t len)
 	    s->name[0] == '.' || s->name[0] == '-' || s->name[0] == '_')
 		return invalid(detail, len,
 			       "a key name is letters, digits, '.', '_' and '-', starting with a letter or digit");
-	if (strcmp(s->type, "AES") != 0)
+	const struct type_rule *r = rule_of(s->type);
+	if (!r)
 		return invalid(detail, len, "unsupported key type");
-	if (s->size != 128 && s->size != 192 && s->size != 256)
-		return invalid(detail, len, "AES keys are 128, 192 or 256 bits");
-	if (s->usage == 0 || (s->usage & ~(1u << HG_USE_ENCRYPT | 1u << HG_USE_DECRYPT)))
-		return invalid(detail, len, "AES keys allow the usages encrypt and decrypt");
+	if (s->size == 0)
+		s->size = r->default_size;
+	if (s->usage == 0)
+		s->usage = r->default_usage;
+	if (r->kt == HG_KT_EC) {
+		if (!curve_bits(s->curve))
+			return invalid(detail, len, "EC keys need a curve: P-256, P-384 or P-521");
+	} else if (s->curve) {
+		return invalid(detail, len, "only EC keys have a curve");
+	} else if (!size_ok(r, s->size)) {
+		snprintf(detail, len, "size %d is not allowed for %s keys", s->size, s->type);
+		return HG_E_INVALID;
+	}
+	if (s->usage == 0 || (s->usage & ~r->usages)) {
+		snprintf(detail, len, "a usage given is not possible for %s keys", s->type);
+		return HG_E_INVALID;
+	}
+	unsigned pay = s->usage & PAYMENT_USAGES;
+	if (pay && (pay != s->usage || (pay & (pay - 1))))
+		return invalid(detail, len, "a payment usage (pin, pin_verify, cvv) stands alone on its key");
+	if (r->kt == HG_KT_RSA && (s->usage & (U(SIGN) | U(VERIFY))) &&
+	    (s->usage & (U(ENCRYPT) | U(DECRYPT) | U(WRAP) | U(UNWRAP))))
+		return invalid(detail, len, "an RSA key either signs or encrypts, not both");
 	return HG_OK;
 }
 
-hg_err keys_create(const struct hg_keys *k, const char *tenant, const struct hg_key_spec *spec,
-		   const struct hg_actor *actor, struct hg_key_row **out, char *detail, size_t len)
+/* Creation and import share everything but where the first version's material comes from:
+ * generated in the HSM (w NULL) or unwrapped into it. */
+static hg_err create_key(const struct hg_keys *k, const char *tenant, const struct hg_key_spec *asked,
+			 const struct hg_key_wrapped *w, const struct hg_actor *actor, struct hg_key_row **out,
+			 char *detail, size_t len)
 {
+	struct hg_key_spec specd = *asked, *spec = &specd;
 	hg_err e = check_spec(spec, detail, len);
 	if (e != HG_OK)
 		return e;
@@ -67,34 +175,56 @@ hg_err keys_create(const struct hg_keys *k, const char *tenant, const struct hg_
 		key_row_free(row);
 		return HG_E_INTERNAL;
 	}
-	unsigned p11use = (spec->usage & 1u << HG_USE_ENCRYPT ? HG_P11_ENCRYPT : 0) |
-			  (spec->usage & 1u << HG_USE_DECRYPT ? HG_P11_DECRYPT : 0);
-	e = p11_aes_generate(k->p11, &v->id, (unsigned)spec->size, p11use, v->kcv);
-	if (e != HG_OK) {
-		key_row_free(row);
-		return e;
-	}
 	snprintf(row->tenant, sizeof row->tenant, "%s", tenant);
 	snprintf(row->name, sizeof row->name, "%s", spec->name);
 	snprintf(row->type, sizeof row->type, "%s", spec->type);
-	row->size = spec->size;
+	row->size = spec->curve ? (int)curve_bits(spec->curve) : spec->size;
+	snprintf(row->curve, sizeof row->curve, "%s", spec->curve ? spec->curve : "");
 	row->usage = calloc(HG_USE_COUNT + 1, sizeof *row->usage);
 	for (size_t i = 0, n = 0; i < HG_USE_COUNT; i++)
 		if (spec->usage & 1u << i)
 			row->usage[n++] = strdup(hg_usage_names[i]);
-	snprintf(row->state, sizeof row->state, "active");
+	snprintf(row->state, sizeof row->state, "%s", spec->activate_at_us ? "pre_active" : "active");
+	row->exportable = spec->exportable;
+	row->activate_at_us = spec->activate_at_us;
+	row->expires_at_us = spec->expires_at_us;
 	row->primary_version = 1;
 	row->labels_json = strdup(spec->labels_json ? spec->labels_json : "{}");
 	row->policy_json = strdup("{}");
 	row->description = spec->description ? strdup(spec->description) : NULL;
-	row->rotation_period_days = -1;
+	row->rotation_period_days = spec->rotation_period_days > 0 ? spec->rotation_period_days : -1;
 	v->version = 1;
 	snprintf(v->state, sizeof v->state, "primary");
+	if (w) {
+		struct hg_p11_keyspec ps;
+		e = keys_p11_spec(row, &ps);
+		if (e == HG_OK)
+			e = p11_unwrap(k->p11, w->unwrapping_id, w->alg, w->data, w->len, &v->id, &ps, v->kcv);
+		if (e == HG_E_INVALID)
+			snprintf(detail, len, "the wrapped key does not unwrap to a %s key of this size under that key",
+				 row->type);
+		/* The importer's KCV proves the right key (and size) arrived: some tokens cannot tell
+		 * an unwrapped key's length. */
+		if (e == HG_OK && w->kcv && strcasecmp(w->kcv, v->kcv) != 0) {
+			if (p11_destroy_all(k->p11, &v->id) != HG_OK)
+				log_error("keys: could not destroy an imported key whose KCV did not match");
+			snprintf(detail, len, "the imported key's KCV is %s, not the %s given",
+				 v->kcv[0] ? v->kcv : "none", w->kcv);
+			e = HG_E_INVALID;
+		}
+	} else {
+		e = keys_generate_version(k, row, &v->id, v->kcv);
+	}
+	if (e != HG_OK) {
+		key_row_free(row);
+		return e;
+	}
 
-	struct hg_key_event ev = {.event = "create", .actor = actor->sub, .request_id = actor->request_id};
+	struct hg_key_event ev = {
+	    .event = w ? "import" : "create", .actor = actor->sub, .request_id = actor->request_id};
 	e = store_key_insert(k->db, row, &ev);
 	if (e != HG_OK) {
-		if (p11_destroy(k->p11, &v->id) != HG_OK)
+		if (p11_destroy_all(k->p11, &v->id) != HG_OK)
 			log_error("keys: could not destroy the HSM object of a key whose metadata failed");
 		if (e == HG_E_CONFLICT)
 			snprintf(detail, len, "a key named %s exists", spec->name);
@@ -103,6 +233,51 @@ hg_err keys_create(const struct hg_keys *k, const char *tenant, const struct hg_
 	}
 	*out = row;
 	return HG_OK;
+}
+
+/* The usage names of a key as a bit set. */
+static unsigned usage_bits(const struct hg_key_row *key)
+{
+	unsigned bits = 0;
+	for (char **u = key->usage; *u; u++)
+		for (unsigned b = 0; b < HG_USE_COUNT; b++)
+			if (strcmp(*u, hg_usage_names[b]) == 0)
+				bits |= 1u << b;
+	return bits;
+}
+
+hg_err keys_p11_spec(const struct hg_key_row *key, struct hg_p11_keyspec *out)
+{
+	const struct type_rule *r = rule_of(key->type);
+	if (!r)
+		return HG_E_INTERNAL;
+	*out = (struct hg_p11_keyspec){.type = r->kt,
+				       .bits = (unsigned)key->size,
+				       .curve_bits = curve_bits(key->curve),
+				       .usage = p11_usage(r->kt, usage_bits(key)),
+				       .exportable = key->exportable};
+	return HG_OK;
+}
+
+hg_err keys_generate_version(const struct hg_keys *k, const struct hg_key_row *key, const hg_uuid *id,
+			     char kcv[HG_KCV_HEX_LEN + 1])
+{
+	struct hg_p11_keyspec spec;
+	hg_err e = keys_p11_spec(key, &spec);
+	return e == HG_OK ? p11_generate(k->p11, id, &spec, kcv) : e;
+}
+
+hg_err keys_create(const struct hg_keys *k, const char *tenant, const struct hg_key_spec *spec,
+		   const struct hg_actor *actor, struct hg_key_row **out, char *detail, size_t len)
+{
+	return create_key(k, tenant, spec, NULL, actor, out, detail, len);
+}
+
+hg_err keys_import(const struct hg_keys *k, const char *tenant, const struct hg_key_spec *spec,
+		   const struct hg_key_wrapped *w, const struct hg_actor *actor, struct hg_key_row **out, char *detail,
+		   size_t len)
+{
+	return create_key(k, tenant, spec, w, actor, out, detail, len);
 }
 
 hg_err keys_resolve(const struct hg_keys *k, const char *tenant, const char *id_or_name, struct hg_key_row **out)
@@ -122,7 +297,7 @@ static bool has_usage(const struct hg_key_row *key, enum hg_usage use)
 
 /* Protecting operations need an active key; unprotecting ones also work on a deactivated
  * key, so data protected before deactivation stays readable. */
-static bool key_state_allows(const char *state, bool protecting)
+bool keys_state_allows(const char *state, bool protecting)
 {
 	return strcmp(state, "active") == 0 || (!protecting && strcmp(state, "deactivated") == 0);
 }
@@ -135,7 +310,7 @@ hg_err keys_version_for(const struct hg_key_row *key, enum hg_usage use, int ver
 		return HG_E_KEY_USAGE;
 	}
 	bool protecting = version == 0;
-	if (!key_state_allows(key->state, protecting)) {
+	if (!keys_state_allows(key->state, protecting)) {
 		snprintf(detail, len, "the key is %s", key->state);
 		return HG_E_KEY_STATE;
 	}

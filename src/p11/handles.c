@@ -81,22 +81,28 @@ void handles_drop(struct handle_cache *c, const hg_uuid *id)
 	pthread_rwlock_unlock(&c->lock);
 }
 
+CK_RV objects_find(struct hg_p11 *p, CK_SESSION_HANDLE s, const hg_uuid *id, const CK_OBJECT_CLASS *cls,
+		   CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *n)
+{
+	*n = 0;
+	CK_ATTRIBUTE tmpl[] = {
+	    {CKA_ID, (void *)id->b, sizeof id->b},
+	    {CKA_CLASS, (void *)cls, sizeof *cls},
+	};
+	CK_RV rv = p->f->C_FindObjectsInit(s, tmpl, cls ? 2 : 1);
+	if (rv != CKR_OK)
+		return rv;
+	rv = p->f->C_FindObjects(s, out, max, n);
+	CK_RV frv = p->f->C_FindObjectsFinal(s);
+	return rv == CKR_OK ? frv : rv;
+}
+
 CK_RV handles_get(struct hg_p11 *p, CK_SESSION_HANDLE s, const hg_uuid *id, CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *out)
 {
 	if (lookup(&p->handles, id, cls, out))
 		return CKR_OK;
-	CK_ATTRIBUTE tmpl[] = {
-	    {CKA_CLASS, &cls, sizeof cls},
-	    {CKA_ID, (void *)id->b, sizeof id->b},
-	};
-	CK_RV rv = p->f->C_FindObjectsInit(s, tmpl, 2);
-	if (rv != CKR_OK)
-		return rv;
 	CK_ULONG n = 0;
-	rv = p->f->C_FindObjects(s, out, 1, &n);
-	CK_RV frv = p->f->C_FindObjectsFinal(s);
-	if (rv == CKR_OK)
-		rv = frv;
+	CK_RV rv = objects_find(p, s, id, &cls, out, 1, &n);
 	if (rv == CKR_OK && n == 0)
 		rv = CKR_OBJECT_HANDLE_INVALID;
 	if (rv == CKR_OK)

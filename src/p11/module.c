@@ -16,10 +16,20 @@ hg_err p11_rv_err(CK_RV rv)
 	case CKR_DATA_INVALID:
 	case CKR_SIGNATURE_INVALID:
 	case CKR_SIGNATURE_LEN_RANGE:
+	case CKR_WRAPPED_KEY_INVALID:
+	case CKR_WRAPPED_KEY_LEN_RANGE:
 	case CKR_MECHANISM_PARAM_INVALID: return HG_E_INVALID;
 	case CKR_KEY_FUNCTION_NOT_PERMITTED:
+	case CKR_KEY_UNEXTRACTABLE:
+	case CKR_KEY_NOT_WRAPPABLE:
+	case CKR_WRAPPING_KEY_TYPE_INCONSISTENT:
+	case CKR_WRAPPING_KEY_SIZE_RANGE:
+	case CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT:
+	case CKR_UNWRAPPING_KEY_SIZE_RANGE:
 	case CKR_KEY_TYPE_INCONSISTENT: return HG_E_KEY_USAGE;
 	case CKR_OBJECT_HANDLE_INVALID:
+	case CKR_WRAPPING_KEY_HANDLE_INVALID:
+	case CKR_UNWRAPPING_KEY_HANDLE_INVALID:
 	case CKR_KEY_HANDLE_INVALID: return HG_E_KEY_STATE;
 	case CKR_DEVICE_ERROR:
 	case CKR_DEVICE_MEMORY:
@@ -177,6 +187,7 @@ struct hg_p11 *p11_open(const struct hg_config *cfg, char *err, size_t len)
 			 cfg->hsm_token_label);
 		goto bad;
 	}
+	p->wrap_algs = wrap_probe(p);
 	return p;
 bad:
 	p11_close(p);

@@ -47,7 +47,12 @@ struct hg_p11 {
 	size_t n_idle;
 
 	struct handle_cache handles;
+	unsigned wrap_algs; /* bit (1u << hg_wrap_alg) per algorithm the token implements; set at open */
 };
+
+/* A failure on the gateway's side of a PKCS#11 exchange (OpenSSL could not build or check
+ * something): it maps to HG_E_INTERNAL and does not break the session. */
+#define CKR_HOST_FAILED CKR_HOST_MEMORY
 
 /* The one mapping from CK_RV to the gateway's errors. */
 hg_err p11_rv_err(CK_RV rv);
@@ -74,5 +79,75 @@ void handles_free(struct handle_cache *c);
 CK_RV handles_get(struct hg_p11 *p, CK_SESSION_HANDLE s, const hg_uuid *id, CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *out);
 void handles_put(struct handle_cache *c, const hg_uuid *id, CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE h);
 void handles_drop(struct handle_cache *c, const hg_uuid *id);
+
+/* Finds up to max objects with CKA_ID id, of class *cls (any class when cls is NULL), straight
+ * from the token; the search always ends with C_FindObjectsFinal. */
+CK_RV objects_find(struct hg_p11 *p, CK_SESSION_HANDLE s, const hg_uuid *id, const CK_OBJECT_CLASS *cls,
+		   CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *n);
+/* Reads one attribute of any length into a malloc'd buffer (*v, *n) that the caller frees;
+ * an empty value gives a 1-byte buffer and *n = 0. */
+CK_RV attr_alloc(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, uint8_t **v,
+		 size_t *n);
+
+/* ---- key specs and templates (objects.c) ---- */
+bool type_is_pair(enum hg_p11_type t);
+/* The CKK_* of a spec (TDES: CKK_DES2 for 128 bits, CKK_DES3 for 192). */
+CK_KEY_TYPE spec_key_type(const struct hg_p11_keyspec *spec);
+/* HG_OK for a type, size and usage this layer creates; HG_E_INVALID otherwise. */
+hg_err spec_check(const struct hg_p11_keyspec *spec);
+/* Usages a key must have while it is being made, whatever its spec: encrypt for a KCV (AES,
+ * TDES); sign for the public key recovery of an unwrapped EC private key. */
+unsigned usage_needed_while_making(const struct hg_p11_keyspec *spec, bool unwrapping);
+
+/* A key template under construction: the attribute array and the values it points at. */
+struct key_tmpl {
+	CK_ATTRIBUTE a[24];
+	CK_ULONG n;
+	bool overflow;
+	CK_OBJECT_CLASS cls;
+	CK_KEY_TYPE kt;
+	CK_ULONG ulong_val;
+	char label[HG_UUID_STR_LEN + 1];
+};
+/* Starts a template for an object of class cls (secret, private or public key) of spec:
+ * class, key type, token, private, id, label; sensitive and extractable for secret and
+ * private keys; and the usage attributes of that class, TRUE exactly for the flags in usage. */
+void tmpl_init(struct key_tmpl *t, CK_OBJECT_CLASS cls, const struct hg_p11_keyspec *spec, const hg_uuid *id,
+	       unsigned usage);
+void tmpl_add(struct key_tmpl *t, CK_ATTRIBUTE_TYPE type, const void *v, CK_ULONG len);
+/* Sets FALSE the usage attributes in `forced` that are not in `usage`, on an object of class
+ * cls (after a KCV or a public key recovery needed them). */
+CK_RV usage_restore(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_OBJECT_CLASS cls, unsigned forced,
+		    unsigned usage);
+/* The last steps of making a secret key h (generated or unwrapped): its KCV, then its usage
+ * as the spec says. */
+CK_RV secret_finish(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, const struct hg_p11_keyspec *spec,
+		    unsigned forced, char kcv[HG_KCV_HEX_LEN + 1]);
+/* Destroys h if it is a handle (the cleanup of a failed create). */
+void object_discard(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h);
+
+/* ---- key check values (kcv.c) ---- */
+/* The KCV of a secret key as p11_generate defines it ("" for HMAC). Needs CKA_ENCRYPT. */
+CK_RV key_kcv(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE k, enum hg_p11_type type,
+	      char kcv[HG_KCV_HEX_LEN + 1]);
+
+/* ---- public keys (pubkey.c) ---- */
+struct ec_curve {
+	unsigned bits;
+	int nid;
+	const char *name; /* OpenSSL's group name */
+	const uint8_t *params;
+	size_t params_len; /* CKA_EC_PARAMS: the DER OID */
+};
+const struct ec_curve *ec_curve_by_bits(unsigned bits);
+extern const uint8_t ed25519_params[5]; /* DER OID 1.3.101.112 */
+/* Creates the public key object that belongs to the private key priv (which the token
+ * unwrapped without one), with the spec's public usages. */
+CK_RV pub_create_for_private(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, const hg_uuid *id,
+			     const struct hg_p11_keyspec *spec, CK_OBJECT_HANDLE *pub);
+
+/* ---- wrapping (wrap.c) ---- */
+/* The wrap algorithms the token implements, as bits (1u << hg_wrap_alg). */
+unsigned wrap_probe(struct hg_p11 *p);
 
 #endif

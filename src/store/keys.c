@@ -262,3 +262,54 @@ hg_err store_key_list(struct hg_db *db, const char *tenant, const struct hg_key_
 	db_return(db, c, PQstatus(c) != CONNECTION_OK);
 	return e;
 }
+
+hg_err store_idem_get(struct hg_db *db, const char *tenant, const char *key, const char *hash, unsigned *status,
+		      char **location, char **body)
+{
+	PGconn *c;
+	hg_err e = db_borrow(db, &c);
+	if (e != HG_OK)
+		return e;
+	const char *p[] = {tenant, key};
+	PGresult *r = PQexecParams(c,
+				   "SELECT request_hash, status, location, body FROM idempotency WHERE tenant = $1 AND"
+				   " idem_key = $2 AND created_at > now() - interval '24 hours'",
+				   2, NULL, p, NULL, NULL, 0);
+	e = db_result_err(c, r, PGRES_TUPLES_OK, "idempotency get");
+	if (e == HG_OK && PQntuples(r) == 0)
+		e = HG_E_NOT_FOUND;
+	else if (e == HG_OK && strcmp(PQgetvalue(r, 0, 0), hash) != 0)
+		e = HG_E_CONFLICT;
+	else if (e == HG_OK) {
+		*status = (unsigned)atoi(PQgetvalue(r, 0, 1));
+		*location = get_str_or_null(r, 0, 2);
+		*body = strdup(PQgetvalue(r, 0, 3));
+	}
+	PQclear(r);
+	db_return(db, c, PQstatus(c) != CONNECTION_OK);
+	return e;
+}
+
+hg_err store_idem_put(struct hg_db *db, const char *tenant, const char *key, const char *hash, unsigned status,
+		      const char *location, const char *body)
+{
+	PGconn *c;
+	hg_err e = db_borrow(db, &c);
+	if (e != HG_OK)
+		return e;
+	char st[16];
+	snprintf(st, sizeof st, "%u", status);
+	const char *p[] = {tenant, key, hash, st, location, body};
+	/* A row older than 24 hours is replaced; a newer one (a concurrent twin) is kept. */
+	PGresult *r = PQexecParams(c,
+				   "INSERT INTO idempotency (tenant, idem_key, request_hash, status, location, body)"
+				   " VALUES ($1, $2, $3, $4::int, $5, $6) ON CONFLICT (tenant, idem_key) DO UPDATE SET"
+				   " request_hash = EXCLUDED.request_hash, status = EXCLUDED.status, location ="
+				   " EXCLUDED.location, body = EXCLUDED.body, created_at = now()"
+				   " WHERE idempotency.created_at <= now() - interval '24 hours'",
+				   6, NULL, p, NULL, NULL, 0);
+	e = db_result_err(c, r, PGRES_COMMAND_OK, "idempotency put");
+	PQclear(r);
+	db_return(db, c, PQstatus(c) != CONNECTION_OK);
+	return e;
+}

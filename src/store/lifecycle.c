@@ -81,18 +81,24 @@ hg_err store_key_set_state(struct hg_db *db, const hg_uuid *key_id, const char *
 	e = begin(c);
 	if (e == HG_OK)
 		e = exec_ok(c,
-			    "WITH old AS (SELECT state FROM keys WHERE id = $1 FOR UPDATE)"
-			    " UPDATE keys k SET state = $3, updated_at = now(),"
-			    " destroy_at = CASE WHEN $3 = 'destroy_scheduled' THEN "
-			    "('epoch'::timestamptz + $4::bigint * interval '1 microsecond')"
-			    " WHEN $3 = "
-			    "'destroyed' THEN k.destroy_at ELSE NULL END"
-			    " FROM old WHERE k.id = $1 AND old.state = ANY($2::text[]) RETURNING old.state",
+			    // clang-format off
+			    "WITH old AS (SELECT state, prior_state FROM keys WHERE id = $1 FOR UPDATE)"
+			    " UPDATE keys k SET updated_at = now(),"
+			    /* Leaving destroy_scheduled never adds rights: back to deactivated or
+			     * compromised if the key was so before. */
+			    " state = CASE WHEN old.state = 'destroy_scheduled' AND $3 <> 'destroyed'"
+			    "  AND old.prior_state IN ('deactivated', 'compromised') THEN old.prior_state ELSE $3 END,"
+			    " prior_state = CASE WHEN $3 = 'destroy_scheduled' THEN old.state ELSE k.prior_state END,"
+			    " destroy_at = CASE WHEN $3 = 'destroy_scheduled'"
+			    "  THEN 'epoch'::timestamptz + $4::bigint * interval '1 microsecond'"
+			    "  WHEN $3 = 'destroyed' THEN k.destroy_at ELSE NULL END"
+			    " FROM old WHERE k.id = $1 AND old.state = ANY($2::text[]) RETURNING old.state, k.state",
+			    // clang-format on
 			    4, p, PGRES_TUPLES_OK, &r);
 	if (e == HG_OK && PQntuples(r) == 0)
 		e = HG_E_CONFLICT;
 	if (e == HG_OK)
-		e = insert_event(c, id, ev, PQgetvalue(r, 0, 0), to, 0);
+		e = insert_event(c, id, ev, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), 0);
 	if (e == HG_OK && strcmp(to, "destroyed") == 0)
 		e = exec_ok(c, "UPDATE key_versions SET state = 'destroyed' WHERE key_id = $1", 1, p, PGRES_COMMAND_OK,
 			    NULL);

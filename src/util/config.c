@@ -49,6 +49,7 @@ static const struct ckey config_keys[] = {
     {"audit", "chain_id", C_STR, CFG(audit_chain_id), false, "hsmgwd", 0, 0, 0},
     {"audit", "batch_max", C_UINT, CFG(audit_batch_max), false, NULL, 1024, 1, 65536},
     {"audit", "commit_timeout_ms", C_UINT, CFG(audit_commit_timeout_ms), false, NULL, 5000, 100, 600000},
+    {"lifecycle", "interval_seconds", C_UINT, CFG(lifecycle_interval_s), false, NULL, 60, 0, 86400},
     {"log", "level", C_STR, CFG(log_level), false, "info", 0, 0, 0},
 };
 

@@ -33,6 +33,15 @@ void b64_encode(const uint8_t *in, size_t n, char *out)
 	out[o] = '\0';
 }
 
+void b64url_encode(const uint8_t *in, size_t n, char *out)
+{
+	b64_encode(in, n, out);
+	char *o = out;
+	for (char *c = out; *c && *c != '='; c++)
+		*o++ = *c == '+' ? '-' : *c == '/' ? '_' : *c;
+	*o = '\0';
+}
+
 /* Value of one symbol in the given alphabet, or -1. */
 static int b64_value(char c, bool url)
 {

@@ -98,6 +98,43 @@ void time_format_rfc3339(int64_t us, char out[32])
 	snprintf(out + n, 32 - n, ".%06dZ", (int)(us % 1000000));
 }
 
+bool time_parse_rfc3339(const char *s, int64_t *us)
+{
+	struct tm tm = {0};
+	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!p || strlen(s) < 20 || s[4] != '-' || s[10] != 'T')
+		return false;
+	int64_t frac = 0, scale = 1000000;
+	if (*p == '.') {
+		p++;
+		if (*p < '0' || *p > '9')
+			return false;
+		for (; *p >= '0' && *p <= '9'; p++) {
+			if (scale > 1) {
+				scale /= 10;
+				frac += (*p - '0') * scale;
+			}
+		}
+	}
+	int64_t offset = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+		int hh = (p[1] - '0') * 10 + (p[2] - '0'), mm = (p[4] - '0') * 10 + (p[5] - '0');
+		if (hh > 23 || mm > 59)
+			return false;
+		offset = (int64_t)(hh * 60 + mm) * 60 * (*p == '+' ? 1 : -1);
+		p += 6;
+	} else {
+		return false;
+	}
+	if (*p != '\0')
+		return false;
+	time_t t = timegm(&tm);
+	*us = ((int64_t)t - offset) * 1000000 + frac;
+	return true;
+}
+
 void hg_free_secret(void *p, size_t n)
 {
 	if (!p)

@@ -71,7 +71,7 @@ END_TEST
 static size_t openapi_ops(char ops[][160], size_t max)
 {
 	const char *dir = getenv("HSMGW_SOURCE_DIR") ? getenv("HSMGW_SOURCE_DIR") : ".";
-	char path[512], line[512], cur[128] = "";
+	char path[512], line[8192], cur[128] = "";
 	snprintf(path, sizeof path, "%s/openapi/hsmgw.yaml", dir);
 	FILE *f = fopen(path, "r");
 	ck_assert_msg(f != NULL, "cannot open %s", path);

@@ -10,5 +10,6 @@ Suite *suite_config(void);
 Suite *suite_auth(void);
 Suite *suite_audit(void);
 Suite *suite_json(void);
+Suite *suite_lifecycle(void);
 
 #endif
