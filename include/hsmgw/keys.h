@@ -29,7 +29,8 @@ enum hg_usage {
 #undef HG_USAGE_ENUM
 	    HG_USE_COUNT
 };
-extern const char *const hg_usage_names[HG_USE_COUNT];
+/* The usage names, NULL-terminated (a field spec's list of choices). */
+extern const char *const hg_usage_names[HG_USE_COUNT + 1];
 
 /* What a caller asks for at creation; strings are borrowed. */
 struct hg_key_spec {

@@ -27,8 +27,9 @@ struct reqstate {
 	char *body;
 	size_t body_cap;
 	int64_t t0;
-	bool answered; /* a response has been queued */
-	bool too_large;
+	bool answered;  /* a response has been queued */
+	bool too_large; /* the body went past the limit: what follows is dropped */
+	size_t dropped;
 };
 
 void http_reply(struct hg_request *req, unsigned status, json_t *body)
@@ -188,6 +189,17 @@ static hg_err on_headers(struct hg_server *s, struct MHD_Connection *c, struct r
 	return HG_OK;
 }
 
+/* "application/json", optionally followed by parameters ("; charset=utf-8"). */
+static bool is_json_media_type(const char *ct)
+{
+	static const char want[] = "application/json";
+	if (strncasecmp(ct, want, sizeof want - 1) != 0)
+		return false;
+	const char *rest = ct + sizeof want - 1;
+	rest += strspn(rest, " \t");
+	return *rest == '\0' || *rest == ';';
+}
+
 static enum MHD_Result check_query_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
 	(void)kind;
@@ -201,8 +213,9 @@ static enum MHD_Result check_query_arg(void *cls, enum MHD_ValueKind kind, const
 			return MHD_YES;
 		p += w + (p[w] == ' ');
 	}
-	http_fail(r, HG_E_INVALID, "unknown query parameter %.64s", key);
-	return MHD_NO;
+	if (!r->detail[0])
+		http_fail(r, HG_E_INVALID, "unknown query parameter %.64s", key);
+	return MHD_YES;
 }
 
 static enum MHD_Result hash_query_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
@@ -266,11 +279,12 @@ static hg_err with_idempotency(struct hg_server *s, struct reqstate *st, const c
 static hg_err on_complete(struct hg_server *s, struct reqstate *st, struct MHD_Connection *c)
 {
 	struct hg_request *r = &st->r;
-	int nargs = MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, NULL, NULL);
-	if (nargs > 0 && MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, check_query_arg, r) != nargs)
+	r->detail[0] = '\0';
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, check_query_arg, r);
+	if (r->detail[0]) /* check_query_arg named an unknown parameter */
 		return HG_E_INVALID;
 	const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-	if (st->r.body_len > 0 && ct && strncasecmp(ct, "application/json", 16) != 0)
+	if (st->r.body_len > 0 && ct && !is_json_media_type(ct))
 		return http_fail(r, HG_E_INVALID, "request bodies must be application/json");
 	r->status = 200;
 	const char *ik = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
@@ -333,13 +347,22 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
-		if (!body_append(st, upload_data, n, s->deps.cfg->http_max_body_bytes)) {
-			hg_err e = http_fail(&st->r, HG_E_TOO_LARGE, "request bodies are limited to %u bytes",
-					     s->deps.cfg->http_max_body_bytes);
-			return answer(s, c, st, e, method, url);
+		/* libmicrohttpd takes no response in the middle of an upload: an oversized body
+		 * (sent chunked, without a Content-Length to refuse up front) is read and dropped,
+		 * and answered 413 at its end — unless it goes on far beyond the limit, when the
+		 * connection is simply closed. */
+		if (st->too_large || !body_append(st, upload_data, n, s->deps.cfg->http_max_body_bytes)) {
+			st->too_large = true;
+			st->dropped += n;
+			return st->dropped > (size_t)8 * s->deps.cfg->http_max_body_bytes ? MHD_NO : MHD_YES;
 		}
 		return MHD_YES;
 	}
+	if (st->too_large)
+		return answer(s, c, st,
+			      http_fail(&st->r, HG_E_TOO_LARGE, "request bodies are limited to %u bytes",
+					s->deps.cfg->http_max_body_bytes),
+			      method, url);
 	return answer(s, c, st, on_complete(s, st, c), method, url);
 }
 

@@ -5,7 +5,7 @@
 
 #include "hsmgw/keys.h"
 
-const char *const hg_usage_names[HG_USE_COUNT] = {
+const char *const hg_usage_names[HG_USE_COUNT + 1] = {
 #define HG_USAGE_NAME(e, s) [e] = s,
     HG_USAGES(HG_USAGE_NAME)
 #undef HG_USAGE_NAME
