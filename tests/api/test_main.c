@@ -1,0 +1,26 @@
+/* hsmgw API tests: Check + libcurl against a running hsmgwd, its PostgreSQL and SoftHSM.
+ * deploy/dev/test.sh starts a fresh daemon and runs this with HSMGW_TEST_* set (harness.h).
+ * The robustness TCase sends inputs that could bring the daemon down, so it runs after the
+ * others; the outage TCase stops and restarts PostgreSQL, so it runs last. */
+#include <stdlib.h>
+
+#include "harness.h"
+
+int main(void)
+{
+	h_init();
+	Suite *s = suite_create("hsmgw-api");
+	TCase *(*const tcases[])(void) = {tcase_ops,    tcase_auth,  tcase_protocol, tcase_keys,       tcase_tenants,
+					  tcase_crypto, tcase_audit, tcase_secrets,  tcase_robustness, tcase_outage};
+	for (size_t i = 0; i < sizeof tcases / sizeof *tcases; i++) {
+		TCase *tc = tcases[i]();
+		tcase_set_timeout(tc, H_TIMEOUT_S);
+		suite_add_tcase(s, tc);
+	}
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	h_fini();
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
