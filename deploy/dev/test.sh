@@ -32,12 +32,15 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export CK_FORK=yes
 
 failed=0
+out=$T/test-output.log
+# Runs a Check binary, echoing its output and keeping it for the closing count.
+check() { "$@" 2>&1 | tee -a "$out"; return "${PIPESTATUS[0]}"; }
 for b in "${builds[@]}"; do
   echo "== $b: unit tests"
-  "$b/test-unit" || failed=1
+  check "$b/test-unit" || failed=1
 
   echo "== $b: PKCS#11 tests (SoftHSM)"
-  HSMGW_TEST_CONFIG=$VAR/hsmgw.json "$b/test-p11" || failed=1
+  HSMGW_TEST_CONFIG=$VAR/hsmgw.json check "$b/test-p11" || failed=1
 
   echo "== $b: API tests"
   log=$T/hsmgwd-$(basename "$b").log
@@ -51,7 +54,7 @@ for b in "${builds[@]}"; do
   done
   if [ $up = 1 ]; then
     HSMGW_TEST_URL=http://127.0.0.1:$PORT HSMGW_TEST_CONFIG=$VAR/hsmgw.json HSMGW_TEST_VAR=$VAR \
-      HSMGW_TEST_ENV=$here/env.sh HSMGW_TEST_DAEMON_LOG=$log "$b/test-api" || failed=1
+      HSMGW_TEST_ENV=$here/env.sh HSMGW_TEST_DAEMON_LOG=$log check "$b/test-api" || failed=1
   else
     echo "hsmgwd did not start"; failed=1
   fi
@@ -66,5 +69,8 @@ for b in "${builds[@]}"; do
   "$here/env.sh" pg-start "$VAR" >/dev/null 2>&1 # in case a test left it stopped
 done
 
-if [ $failed = 0 ]; then echo "== all tests passed"; else echo "== TESTS FAILED"; fi
+# One closing line over every Check run: "N passed, N failed".
+read -r total bad < <(awk -F'[:,]' '/^[0-9]+%: Checks:/ {t += $3; b += $5 + $7} END {print t + 0, b + 0}' "$out")
+[ "$failed" = 0 ] || [ "$bad" -gt 0 ] || bad=1 # a daemon that died or a sanitizer report fails the run too
+echo "$((total - bad)) passed, $bad failed"
 exit $failed
