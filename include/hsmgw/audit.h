@@ -34,8 +34,9 @@ struct hg_audit_entry {
 
 struct hg_audit;
 
-/* Starts the writer thread. It connects lazily and reconnects by itself. */
-struct hg_audit *audit_start(const struct hg_config *cfg);
+/* Starts the writer thread, appending to chain chain_id (each process writes its own chain).
+ * It connects lazily and reconnects by itself. */
+struct hg_audit *audit_start(const struct hg_config *cfg, const char *chain_id);
 /* Drains the queue (every submitted row is written or failed), then stops the writer. */
 void audit_stop(struct hg_audit *a);
 

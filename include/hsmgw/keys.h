@@ -4,6 +4,7 @@
 #ifndef HSMGW_KEYS_H
 #define HSMGW_KEYS_H
 
+#include "hsmgw/audit.h"
 #include "hsmgw/error.h"
 #include "hsmgw/p11.h"
 #include "hsmgw/store.h"
@@ -55,6 +56,7 @@ struct hg_actor {
 struct hg_keys {
 	struct hg_db *db;
 	struct hg_p11 *p11;
+	struct hg_audit *audit; /* where the scheduler's changes are audited (NULL: not) */
 };
 
 /* Generates the key's first version in the HSM and records it. On a metadata failure the

@@ -204,14 +204,14 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-struct hg_audit *audit_start(const struct hg_config *cfg)
+struct hg_audit *audit_start(const struct hg_config *cfg, const char *chain_id)
 {
 	struct hg_audit *a = calloc(1, sizeof *a);
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->work, NULL);
 	pthread_cond_init(&a->doned, NULL);
 	a->conninfo = strdup(cfg->db_conninfo);
-	a->chain_id = strdup(cfg->audit_chain_id);
+	a->chain_id = strdup(chain_id);
 	a->batch_max = cfg->audit_batch_max;
 	a->commit_timeout_ms = cfg->audit_commit_timeout_ms;
 	if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {

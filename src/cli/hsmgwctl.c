@@ -126,13 +126,18 @@ static int cmd_lifecycle(const struct hg_config *cfg, int argc, char **argv)
 		return 1;
 	}
 	struct hg_db *db = db_open(cfg->db_conninfo, 1, cfg->db_wait_ms);
-	struct hg_keys keys = {.db = db, .p11 = p11};
+	/* Its own audit chain: the daemon's chain belongs to the daemon. */
+	char chain[160];
+	snprintf(chain, sizeof chain, "%s-ctl", cfg->audit_chain_id);
+	struct hg_audit *audit = audit_start(cfg, chain);
+	struct hg_keys keys = {.db = db, .p11 = p11, .audit = audit};
 	unsigned applied = 0, failed = 0;
 	hg_err e = keys_lifecycle_run(&keys, at, &applied, &failed);
 	if (e == HG_OK)
 		printf("lifecycle: %u changes applied, %u failed\n", applied, failed);
 	else
 		fprintf(stderr, "hsmgwctl: lifecycle run: %s\n", hg_err_code(e));
+	audit_stop(audit);
 	db_close(db);
 	p11_close(p11);
 	return e == HG_OK && failed == 0 ? 0 : 1;

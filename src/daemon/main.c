@@ -70,7 +70,7 @@ int main(int argc, char **argv)
 		log_error("start: the embedded OpenAPI document does not parse");
 		goto out;
 	}
-	if (!(audit = audit_start(cfg)))
+	if (!(audit = audit_start(cfg, cfg->audit_chain_id)))
 		goto out;
 	struct hg_idempotency idem = api_idempotency(app.db);
 	struct hg_server_deps deps = {.idempotency = &idem,
@@ -85,6 +85,7 @@ int main(int argc, char **argv)
 		log_error("start: %s", err);
 		goto out;
 	}
+	app.keys.audit = audit; /* the scheduler's changes are audited too */
 	sched = scheduler_start(&app.keys, cfg->lifecycle_interval_s);
 	log_info("hsmgwd listening on http://%s:%u (%u threads, %zu tenants)", cfg->listen_address, cfg->listen_port,
 		 cfg->http_threads, cfg->n_tenants);

@@ -167,6 +167,39 @@ static hg_err apply_due(const struct hg_keys *k, const struct hg_due *d)
 	return e;
 }
 
+/* One audit row per scheduler change, as a request would have: caller "scheduler". */
+static void audit_change(const struct hg_keys *k, const struct hg_due *d, hg_err r, int64_t t0)
+{
+	static const char *const ops[][2] = {{"activate", "lifecycle.activate"},
+					     {"expire", "lifecycle.expire"},
+					     {"retire", "lifecycle.retire"},
+					     {"rotate", "lifecycle.rotate"},
+					     {"destroy", "lifecycle.destroy"}};
+	if (!k->audit)
+		return;
+	struct hg_audit_entry e = {
+	    .ts_us = time_now_us(), .has_key = true, .key_id = d->key_id, .key_version = d->version};
+	e.operation = "lifecycle";
+	for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
+		if (strcmp(d->action, ops[i][0]) == 0)
+			e.operation = ops[i][1];
+	snprintf(e.tenant, sizeof e.tenant, "%s", d->tenant);
+	snprintf(e.caller, sizeof e.caller, "scheduler");
+	hg_uuid rid;
+	char rs[HG_UUID_STR_LEN + 1] = "";
+	if (uuid_v4(&rid) == 0)
+		uuid_format(&rid, rs);
+	snprintf(e.request_id, sizeof e.request_id, "lifecycle-%s", rs);
+	e.http_status = r == HG_OK ? 200 : hg_err_status(r);
+	e.outcome = r == HG_OK ? HG_OUTCOME_SUCCESS : HG_OUTCOME_ERROR;
+	e.error_code = r == HG_OK ? NULL : hg_err_code(r);
+	e.hsm_node =
+	    strcmp(d->action, "rotate") == 0 || strcmp(d->action, "destroy") == 0 ? p11_info(k->p11)->node : NULL;
+	e.duration_us = time_mono_us() - t0;
+	if (audit_record(k->audit, &e) != HG_OK)
+		log_error("lifecycle: the audit row of a %s could not be written", d->action);
+}
+
 hg_err keys_lifecycle_run(const struct hg_keys *k, int64_t now_us, unsigned *applied, unsigned *failed)
 {
 	struct hg_due *due;
@@ -178,7 +211,10 @@ hg_err keys_lifecycle_run(const struct hg_keys *k, int64_t now_us, unsigned *app
 	for (size_t i = 0; i < n; i++) {
 		char id[HG_UUID_STR_LEN + 1];
 		uuid_format(&due[i].key_id, id);
+		int64_t t0 = time_mono_us();
 		hg_err r = apply_due(k, &due[i]);
+		if (r != HG_E_CONFLICT)
+			audit_change(k, &due[i], r, t0);
 		/* A conflict means another instance or a caller changed the key first. */
 		if (r == HG_OK || r == HG_E_CONFLICT) {
 			(*applied) += r == HG_OK;
