@@ -25,7 +25,7 @@ struct hg_route {
 	const char *method;
 	const char *pattern; /* "/v1/keys/{key}/encrypt": {name} matches one path segment */
 	hg_handler handler;
-	unsigned scope;        /* HG_SCOPE(...) the caller needs; 0 for none */
+	unsigned scope;        /* HG_SCOPE(...) bits the caller needs, all of them; 0 for none */
 	bool authenticated;    /* needs a bearer token and writes an audit row (/v1) */
 	const char *operation; /* audit name, e.g. "crypto.encrypt" */
 	const char *query;     /* space-separated query parameters it accepts, or NULL */

@@ -147,6 +147,53 @@ hg_err p11_unwrap(struct hg_p11 *p, const hg_uuid *unwrapping_id, enum hg_wrap_a
 		  size_t n, const hg_uuid *new_id, const struct hg_p11_keyspec *spec,
 		  char kcv[HG_KCV_HEX_LEN + 1]) HG_WARN_UNUSED;
 
+/* Signature and MAC algorithms. */
+enum hg_sig_alg {
+	HG_SIG_RSA_PSS_SHA256,
+	HG_SIG_RSA_PSS_SHA384,
+	HG_SIG_RSA_PKCS1_SHA256,
+	HG_SIG_ECDSA_SHA256, /* the signature is raw r ‖ s, each the curve's size */
+	HG_SIG_ECDSA_SHA384,
+	HG_SIG_EDDSA,	     /* Ed25519, over the message only */
+	HG_MAC_HMAC_SHA256,
+	HG_MAC_HMAC_SHA384,
+	HG_MAC_HMAC_SHA512,
+	HG_MAC_AES_CMAC,
+	HG_SIG_COUNT
+};
+#define HG_SIG_MAX 1024
+
+/* The digest length a precomputed digest must have for alg (0: alg takes only messages). */
+size_t p11_sig_digest_len(enum hg_sig_alg alg);
+/* Signs (or MACs) data — the message, or with is_digest its digest — with the private or
+ * secret key object of version id. HG_E_INVALID for a digest of the wrong length or a
+ * digest where only messages are taken; HG_E_KEY_USAGE when the key refuses the mechanism. */
+hg_err p11_sign(struct hg_p11 *p, const hg_uuid *id, enum hg_sig_alg alg, const uint8_t *data, size_t n,
+		bool is_digest, uint8_t sig[HG_SIG_MAX], size_t *sig_len) HG_WARN_UNUSED;
+/* Verifies with the public (or secret) key object: HG_OK with *valid true or false; a
+ * signature of the wrong length is HG_E_INVALID. */
+hg_err p11_verify(struct hg_p11 *p, const hg_uuid *id, enum hg_sig_alg alg, const uint8_t *data, size_t n,
+		  bool is_digest, const uint8_t *sig, size_t sig_len, bool *valid) HG_WARN_UNUSED;
+/* n bytes from the HSM's random number generator. */
+hg_err p11_random(struct hg_p11 *p, uint8_t *out, size_t n) HG_WARN_UNUSED;
+
+#define HG_CBC_IV_LEN 16
+#define HG_RSA_MAX_BYTES 512 /* RSA-4096 */
+
+/* AES-CBC with PKCS #7 padding and a 128-bit IV drawn from the HSM. out must hold
+ * HG_CBC_IV_LEN + n + 16 bytes and receives IV ‖ ciphertext; *out_len its length. */
+hg_err p11_aes_cbc_encrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *pt, size_t n, uint8_t *out,
+			   size_t *out_len) HG_WARN_UNUSED;
+/* The reverse; pt must hold n bytes. Bad padding or a bad length is HG_E_INVALID. */
+hg_err p11_aes_cbc_decrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *in, size_t n, uint8_t *pt,
+			   size_t *pt_len) HG_WARN_UNUSED;
+/* RSA-OAEP with SHA-256 and MGF1-SHA-256, no label, with the private key of version id
+ * (natively, or raw RSA in the HSM and the padding removed here where the token lacks
+ * SHA-256 OAEP). pt must hold HG_RSA_MAX_BYTES. Any failure of the ciphertext is
+ * HG_E_INVALID. */
+hg_err p11_rsa_oaep_decrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *in, size_t n, uint8_t *pt,
+			    size_t *pt_len) HG_WARN_UNUSED;
+
 /* AES-GCM with a 96-bit IV drawn from the HSM and a 128-bit tag. out must hold
  * HG_GCM_IV_LEN + n + HG_GCM_TAG_LEN bytes and receives IV ‖ ciphertext ‖ tag. */
 hg_err p11_aes_gcm_encrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *aad, size_t aad_len, const uint8_t *pt,

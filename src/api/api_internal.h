@@ -44,6 +44,13 @@ static inline struct hg_actor api_actor(const struct hg_request *req)
 }
 hg_err api_crypto_encrypt(struct hg_request *req);
 hg_err api_crypto_decrypt(struct hg_request *req);
+hg_err api_crypto_reencrypt(struct hg_request *req);
+hg_err api_crypto_datakey(struct hg_request *req);
+hg_err api_crypto_sign(struct hg_request *req);
+hg_err api_crypto_verify(struct hg_request *req);
+hg_err api_crypto_mac(struct hg_request *req);
+hg_err api_crypto_mac_verify(struct hg_request *req);
+hg_err api_crypto_random(struct hg_request *req);
 hg_err api_ops_healthz(struct hg_request *req);
 hg_err api_ops_readyz(struct hg_request *req);
 hg_err api_ops_openapi(struct hg_request *req);

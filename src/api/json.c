@@ -87,7 +87,10 @@ static hg_err parse_field(struct hg_request *req, const struct hg_field *f, json
 		if (rc != 0)
 			return http_fail(req, HG_E_INVALID, "field '%s' is not valid base64 (standard, padded)",
 					 f->name);
-		b->set = true;
+		b->set = true; /* even when too short: the caller's api_bytes_free wipes it */
+		if ((long)b->n < f->min)
+			return http_fail(req, HG_E_INVALID, "field '%s' must decode to at least %ld bytes", f->name,
+					 f->min);
 		return HG_OK;
 	}
 	case HG_F_INT:

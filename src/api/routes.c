@@ -9,6 +9,9 @@
 	}
 #define KEEP    true
 #define NO_KEEP false /* GETs, and responses that carry a plaintext */
+/* The same, for a route that needs two scopes. */
+#define V1_2(method, path, handler, scope1, scope2, operation, query, arg, keep)                                       \
+	{method, path, handler, HG_SCOPE(scope1) | HG_SCOPE(scope2), true, operation, query, arg, keep}
 /* An operational route: no token, no audit row. */
 #define OPS(path, handler, operation)                                                                                  \
 	{                                                                                                              \
@@ -39,6 +42,16 @@ const struct hg_route api_routes[] = {
 	V1("GET", "/v1/keys/{key}/events", api_keys_events, HG_SCOPE_KEYS_READ, "keys.events", "limit cursor", 0, NO_KEEP),
 	V1("POST", "/v1/keys/{key}/encrypt", api_crypto_encrypt, HG_SCOPE_CRYPTO_ENCRYPT, "crypto.encrypt", NULL, 0, KEEP),
 	V1("POST", "/v1/keys/{key}/decrypt", api_crypto_decrypt, HG_SCOPE_CRYPTO_DECRYPT, "crypto.decrypt", NULL, 0, NO_KEEP),
+	V1_2("POST", "/v1/keys/{key}/reencrypt", api_crypto_reencrypt, HG_SCOPE_CRYPTO_DECRYPT, HG_SCOPE_CRYPTO_ENCRYPT,
+	     "crypto.reencrypt", NULL, 0, KEEP),
+	/* The response carries the data key in the clear: never kept. */
+	V1("POST", "/v1/keys/{key}/datakey", api_crypto_datakey, HG_SCOPE_CRYPTO_ENCRYPT, "crypto.datakey", NULL, 0, NO_KEEP),
+	V1("POST", "/v1/keys/{key}/sign", api_crypto_sign, HG_SCOPE_CRYPTO_SIGN, "crypto.sign", NULL, 0, KEEP),
+	V1("POST", "/v1/keys/{key}/verify", api_crypto_verify, HG_SCOPE_CRYPTO_VERIFY, "crypto.verify", NULL, 0, KEEP),
+	V1("POST", "/v1/keys/{key}/mac", api_crypto_mac, HG_SCOPE_CRYPTO_MAC, "crypto.mac", NULL, 0, KEEP),
+	V1("POST", "/v1/keys/{key}/mac/verify", api_crypto_mac_verify, HG_SCOPE_CRYPTO_MAC, "crypto.mac_verify", NULL, 0, KEEP),
+	/* Random bytes may become key material: never kept for Idempotency-Key. */
+	V1("POST", "/v1/random", api_crypto_random, HG_SCOPE_CRYPTO_ENCRYPT, "crypto.random", NULL, 0, NO_KEEP),
 	OPS("/healthz", api_ops_healthz, "ops.healthz"),
 	OPS("/readyz", api_ops_readyz, "ops.readyz"),
 	OPS("/openapi.json", api_ops_openapi, "ops.openapi"),

@@ -180,8 +180,9 @@ static hg_err on_headers(struct hg_server *s, struct MHD_Connection *c, struct r
 	if (!r->route)
 		return path_matched ? http_fail(r, HG_E_METHOD, "%s is not allowed on %s", method, url)
 				    : http_fail(r, HG_E_NOT_FOUND, "no route %s", url);
-	if (r->route->scope && !(r->who.scopes & r->route->scope))
-		return http_fail(r, HG_E_FORBIDDEN, "the token lacks scope %s", auth_scope_name(r->route->scope));
+	unsigned missing = r->route->scope & ~r->who.scopes; /* a route may need several scopes */
+	if (missing)
+		return http_fail(r, HG_E_FORBIDDEN, "the token lacks scope %s", auth_scope_name(missing & -missing));
 	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl && strtoull(cl, NULL, 10) > s->deps.cfg->http_max_body_bytes)
 		return http_fail(r, HG_E_TOO_LARGE, "request bodies are limited to %u bytes",

@@ -293,8 +293,13 @@ hg_err p11_unwrap(struct hg_p11 *p, const hg_uuid *unwrapping_id, enum hg_wrap_a
 		rv = unwrap_call(p, s->h, &wm.m, uk, wrapped, n, &t, &h);
 	if (rv == CKR_OK)
 		rv = unwrapped_check(p, s->h, h, spec, alg, n);
-	if (rv == CKR_OK && !pair)
+	if (rv == CKR_OK && !pair) {
 		rv = secret_finish(p, s->h, h, spec, forced, kcv);
+		/* SoftHSM unwraps a value of any length and refuses only its first use: a key
+		 * that cannot even compute its KCV was not a key of the declared type and size. */
+		if (rv == CKR_MECHANISM_INVALID || rv == CKR_KEY_SIZE_RANGE || rv == CKR_KEY_TYPE_INCONSISTENT)
+			rv = CKR_WRAPPED_KEY_INVALID;
+	}
 	if (rv == CKR_OK && pair)
 		rv = pub_create_for_private(p, s->h, h, new_id, spec, &pub);
 	if (rv == CKR_OK && pair)

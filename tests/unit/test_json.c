@@ -20,7 +20,7 @@ static const struct hg_field fields[] = {
     {"name", HG_F_STRING, true, offsetof(struct in, name), 1, 8, NULL},
     {"size", HG_F_INT, false, offsetof(struct in, size), 1, 100, NULL},
     {"flag", HG_F_BOOL, false, offsetof(struct in, flag), 0, 0, NULL},
-    {"data", HG_F_BASE64, false, offsetof(struct in, data), 0, 4, NULL},
+    {"data", HG_F_BASE64, false, offsetof(struct in, data), 1, 4, NULL},
     {"tags", HG_F_STRINGS, false, offsetof(struct in, tags), 1, 3, tag_choices},
     {"labels", HG_F_LABELS, false, offsetof(struct in, labels), 0, 2, NULL},
 };
@@ -92,6 +92,7 @@ START_TEST(test_parser_names_the_bad_field)
 	assert_invalid("{\"name\":\"x\",\"flag\":\"yes\"}", "'flag' must be true or false");
 	assert_invalid("{\"name\":\"x\",\"data\":\"AQI\"}", "'data' is not valid base64");
 	assert_invalid("{\"name\":\"x\",\"data\":\"AQIDBAU=\"}", "'data' decodes to more than 4");
+	assert_invalid("{\"name\":\"x\",\"data\":\"\"}", "'data' must decode to at least 1");
 	assert_invalid("{\"name\":\"x\",\"tags\":[]}", "'tags' must have 1 to 3");
 	assert_invalid("{\"name\":\"x\",\"tags\":[\"z\"]}", "'tags' item 0");
 	assert_invalid("{\"name\":\"x\",\"tags\":[\"a\",\"a\"]}", "'tags' repeats");
