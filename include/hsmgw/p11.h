@@ -154,7 +154,7 @@ enum hg_sig_alg {
 	HG_SIG_RSA_PKCS1_SHA256,
 	HG_SIG_ECDSA_SHA256, /* the signature is raw r ‖ s, each the curve's size */
 	HG_SIG_ECDSA_SHA384,
-	HG_SIG_EDDSA,	     /* Ed25519, over the message only */
+	HG_SIG_EDDSA, /* Ed25519, over the message only */
 	HG_MAC_HMAC_SHA256,
 	HG_MAC_HMAC_SHA384,
 	HG_MAC_HMAC_SHA512,
@@ -168,8 +168,8 @@ size_t p11_sig_digest_len(enum hg_sig_alg alg);
 /* Signs (or MACs) data — the message, or with is_digest its digest — with the private or
  * secret key object of version id. HG_E_INVALID for a digest of the wrong length or a
  * digest where only messages are taken; HG_E_KEY_USAGE when the key refuses the mechanism. */
-hg_err p11_sign(struct hg_p11 *p, const hg_uuid *id, enum hg_sig_alg alg, const uint8_t *data, size_t n,
-		bool is_digest, uint8_t sig[HG_SIG_MAX], size_t *sig_len) HG_WARN_UNUSED;
+hg_err p11_sign(struct hg_p11 *p, const hg_uuid *id, enum hg_sig_alg alg, const uint8_t *data, size_t n, bool is_digest,
+		uint8_t sig[HG_SIG_MAX], size_t *sig_len) HG_WARN_UNUSED;
 /* Verifies with the public (or secret) key object: HG_OK with *valid true or false; a
  * signature of the wrong length is HG_E_INVALID. */
 hg_err p11_verify(struct hg_p11 *p, const hg_uuid *id, enum hg_sig_alg alg, const uint8_t *data, size_t n,
@@ -177,7 +177,7 @@ hg_err p11_verify(struct hg_p11 *p, const hg_uuid *id, enum hg_sig_alg alg, cons
 /* n bytes from the HSM's random number generator. */
 hg_err p11_random(struct hg_p11 *p, uint8_t *out, size_t n) HG_WARN_UNUSED;
 
-#define HG_CBC_IV_LEN 16
+#define HG_CBC_IV_LEN    16
 #define HG_RSA_MAX_BYTES 512 /* RSA-4096 */
 
 /* AES-CBC with PKCS #7 padding and a 128-bit IV drawn from the HSM. out must hold

@@ -71,7 +71,8 @@ static hg_err rsa_oaep_encrypt(struct hg_request *req, const hg_uuid *id, const 
 	size_t len = 0;
 	e = HG_E_INTERNAL;
 	if (ctx && EVP_PKEY_encrypt_init(ctx) == 1 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) == 1 &&
-	    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha256()) == 1 && EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256()) == 1 &&
+	    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha256()) == 1 &&
+	    EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256()) == 1 &&
 	    EVP_PKEY_encrypt(ctx, NULL, &len, pt->p, pt->n) == 1) {
 		*out = malloc(len);
 		if (EVP_PKEY_encrypt(ctx, *out, &len, pt->p, pt->n) == 1) {
@@ -90,8 +91,8 @@ static hg_err rsa_oaep_encrypt(struct hg_request *req, const hg_uuid *id, const 
 
 /* Protects pt under version v with algorithm alg; *out (IV ‖ ciphertext ‖ tag for GCM) is
  * malloc'd. */
-static hg_err protect(struct hg_request *req, const struct hg_version_row *v, const char *alg, const struct hg_bytes *pt,
-		      const struct hg_bytes *aad, uint8_t **out, size_t *out_len)
+static hg_err protect(struct hg_request *req, const struct hg_version_row *v, const char *alg,
+		      const struct hg_bytes *pt, const struct hg_bytes *aad, uint8_t **out, size_t *out_len)
 {
 	struct hg_p11 *p11 = app_of(req)->p11;
 	req->used_hsm = true;
@@ -121,8 +122,9 @@ static hg_err unprotect(struct hg_request *req, const struct hg_version_row *v, 
 	else
 		e = p11_aes_gcm_decrypt(p11, &v->id, aad->p, aad->n, in, n, *pt, pt_len);
 	if (e == HG_E_INVALID)
-		http_fail(req, e, strcmp(alg, "AES-GCM") ? "the ciphertext does not decrypt under this key"
-							 : "the ciphertext and aad do not authenticate under this key");
+		http_fail(req, e,
+			  strcmp(alg, "AES-GCM") ? "the ciphertext does not decrypt under this key"
+						 : "the ciphertext and aad do not authenticate under this key");
 	return e;
 }
 
@@ -156,7 +158,7 @@ static void free_crypt(struct crypt_in *in, json_t *root, struct hg_key_row *key
 static hg_err check_aad(struct hg_request *req, const struct crypt_in *in, const char *alg)
 {
 	return in->aad.set && strcmp(alg, "AES-GCM") != 0 ? http_fail(req, HG_E_INVALID, "aad is for AES-GCM only")
-							   : HG_OK;
+							  : HG_OK;
 }
 
 hg_err api_crypto_encrypt(struct hg_request *req)
@@ -233,8 +235,8 @@ hg_err api_crypto_decrypt(struct hg_request *req)
 	if (e == HG_OK) {
 		char *b64 = malloc(b64_encoded_len(pt_len) + 1);
 		b64_encode(pt, pt_len, b64);
-		http_reply(req, 200, json_pack("{s:s, s:i, s:s}", "plaintext", b64, "key_version", v->version,
-					       "algorithm", alg));
+		http_reply(req, 200,
+			   json_pack("{s:s, s:i, s:s}", "plaintext", b64, "key_version", v->version, "algorithm", alg));
 		hg_free_secret(b64, strlen(b64) + 1);
 	}
 	hg_free_secret(pt, raw_len > HG_RSA_MAX_BYTES ? raw_len : HG_RSA_MAX_BYTES);

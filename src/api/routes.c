@@ -11,7 +11,9 @@
 #define NO_KEEP false /* GETs, and responses that carry a plaintext */
 /* The same, for a route that needs two scopes. */
 #define V1_2(method, path, handler, scope1, scope2, operation, query, arg, keep)                                       \
-	{method, path, handler, HG_SCOPE(scope1) | HG_SCOPE(scope2), true, operation, query, arg, keep}
+	{                                                                                                              \
+		method, path, handler, HG_SCOPE(scope1) | HG_SCOPE(scope2), true, operation, query, arg, keep          \
+	}
 /* An operational route: no token, no audit row. */
 #define OPS(path, handler, operation)                                                                                  \
 	{                                                                                                              \

@@ -32,8 +32,8 @@ static const struct alg {
 };
 #define N_ALGS (sizeof algs / sizeof *algs)
 
-static const char *const sig_names[] = {"RSA-PSS-SHA256", "RSA-PSS-SHA384", "RSA-PKCS1-SHA256", "ECDSA-SHA256",
-					"ECDSA-SHA384",	  "EDDSA",	    NULL};
+static const char *const sig_names[] = {
+    "RSA-PSS-SHA256", "RSA-PSS-SHA384", "RSA-PKCS1-SHA256", "ECDSA-SHA256", "ECDSA-SHA384", "EDDSA", NULL};
 static const char *const mac_names[] = {"HMAC-SHA256", "HMAC-SHA384", "HMAC-SHA512", "AES-CMAC", NULL};
 static const char *const sig_formats[] = {"der", "raw", NULL};
 
@@ -224,7 +224,8 @@ hg_err api_crypto_verify(struct hg_request *req)
 		if (as_raw && sig_len != 2 * field)
 			e = http_fail(req, HG_E_INVALID, "a raw %s signature is %zu bytes", key->curve, 2 * field);
 		else if (!as_raw && !ecdsa_der_to_raw(sig, sig_len, field, raw))
-			e = http_fail(req, HG_E_INVALID, "the signature is not a DER ECDSA-Sig-Value for %s", key->curve);
+			e = http_fail(req, HG_E_INVALID, "the signature is not a DER ECDSA-Sig-Value for %s",
+				      key->curve);
 		else if (!as_raw) {
 			sig = raw;
 			sig_len = 2 * field;
@@ -239,8 +240,9 @@ hg_err api_crypto_verify(struct hg_request *req)
 			http_fail(req, e, "the signature's length does not fit this key");
 	}
 	if (e == HG_OK)
-		http_reply(req, 200, json_pack("{s:b, s:i, s:s}", "valid", valid, "key_version", v->version, "algorithm",
-					       a->name));
+		http_reply(
+		    req, 200,
+		    json_pack("{s:b, s:i, s:s}", "valid", valid, "key_version", v->version, "algorithm", a->name));
 	key_row_free(key);
 	free_in(&in, root);
 	return e;
@@ -283,8 +285,9 @@ static hg_err mac_common(struct hg_request *req, bool verify)
 	if (e == HG_OK && verify) {
 		/* Constant time: the comparison must not tell how many bytes matched. */
 		bool valid = in.mac.n == mac_len && CRYPTO_memcmp(in.mac.p, mac, mac_len) == 0;
-		http_reply(req, 200, json_pack("{s:b, s:i, s:s}", "valid", valid, "key_version", v->version, "algorithm",
-					       a->name));
+		http_reply(
+		    req, 200,
+		    json_pack("{s:b, s:i, s:s}", "valid", valid, "key_version", v->version, "algorithm", a->name));
 	} else if (e == HG_OK) {
 		reply_b64(req, "mac", mac, mac_len, v->version, a->name);
 	}

@@ -60,7 +60,8 @@ hg_err p11_aes_cbc_decrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *i
 		/* Bad padding: SoftHSM may say CKR_GENERAL_ERROR; if the session answers, the data
 		 * was at fault (as for GCM tags). */
 		CK_SESSION_INFO si;
-		if ((rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED) && p->f->C_GetSessionInfo(s->h, &si) == CKR_OK)
+		if ((rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED) &&
+		    p->f->C_GetSessionInfo(s->h, &si) == CKR_OK)
 			rv = CKR_ENCRYPTED_DATA_INVALID;
 	}
 	sess_return(p, s, rv);
@@ -68,8 +69,8 @@ hg_err p11_aes_cbc_decrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *i
 }
 
 /* One single-part decryption with mechanism m. */
-static CK_RV decrypt_once(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE k, CK_MECHANISM *m,
-			  const uint8_t *in, size_t n, uint8_t *out, CK_ULONG *len)
+static CK_RV decrypt_once(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE k, CK_MECHANISM *m, const uint8_t *in,
+			  size_t n, uint8_t *out, CK_ULONG *len)
 {
 	CK_RV rv = p->f->C_DecryptInit(s, m, k);
 	return rv == CKR_OK ? p->f->C_Decrypt(s, (CK_BYTE_PTR)in, n, out, len) : rv;

@@ -12,23 +12,25 @@
 struct sig_info {
 	CK_MECHANISM_TYPE mech;
 	CK_OBJECT_CLASS sign_cls, verify_cls;
-	const char *md;	    /* OpenSSL digest name, or NULL: the HSM takes the message */
+	const char *md; /* OpenSSL digest name, or NULL: the HSM takes the message */
 	CK_MECHANISM_TYPE pss_hash;
 	CK_RSA_PKCS_MGF_TYPE pss_mgf;
 	size_t digest_len;
 };
 
 static const struct sig_info sigs[HG_SIG_COUNT] = {
-	[HG_SIG_RSA_PSS_SHA256] = {CKM_RSA_PKCS_PSS, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, "SHA256", CKM_SHA256, CKG_MGF1_SHA256, 32},
-	[HG_SIG_RSA_PSS_SHA384] = {CKM_RSA_PKCS_PSS, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, "SHA384", CKM_SHA384, CKG_MGF1_SHA384, 48},
-	[HG_SIG_RSA_PKCS1_SHA256] = {CKM_RSA_PKCS, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, "SHA256", 0, 0, 32},
-	[HG_SIG_ECDSA_SHA256] = {CKM_ECDSA, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, "SHA256", 0, 0, 32},
-	[HG_SIG_ECDSA_SHA384] = {CKM_ECDSA, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, "SHA384", 0, 0, 48},
-	[HG_SIG_EDDSA] = {CKM_EDDSA, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, NULL, 0, 0, 0},
-	[HG_MAC_HMAC_SHA256] = {CKM_SHA256_HMAC, CKO_SECRET_KEY, CKO_SECRET_KEY, NULL, 0, 0, 0},
-	[HG_MAC_HMAC_SHA384] = {CKM_SHA384_HMAC, CKO_SECRET_KEY, CKO_SECRET_KEY, NULL, 0, 0, 0},
-	[HG_MAC_HMAC_SHA512] = {CKM_SHA512_HMAC, CKO_SECRET_KEY, CKO_SECRET_KEY, NULL, 0, 0, 0},
-	[HG_MAC_AES_CMAC] = {CKM_AES_CMAC, CKO_SECRET_KEY, CKO_SECRET_KEY, NULL, 0, 0, 0},
+    [HG_SIG_RSA_PSS_SHA256] = {CKM_RSA_PKCS_PSS, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, "SHA256", CKM_SHA256, CKG_MGF1_SHA256,
+			       32},
+    [HG_SIG_RSA_PSS_SHA384] = {CKM_RSA_PKCS_PSS, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, "SHA384", CKM_SHA384, CKG_MGF1_SHA384,
+			       48},
+    [HG_SIG_RSA_PKCS1_SHA256] = {CKM_RSA_PKCS, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, "SHA256", 0, 0, 32},
+    [HG_SIG_ECDSA_SHA256] = {CKM_ECDSA, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, "SHA256", 0, 0, 32},
+    [HG_SIG_ECDSA_SHA384] = {CKM_ECDSA, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, "SHA384", 0, 0, 48},
+    [HG_SIG_EDDSA] = {CKM_EDDSA, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, NULL, 0, 0, 0},
+    [HG_MAC_HMAC_SHA256] = {CKM_SHA256_HMAC, CKO_SECRET_KEY, CKO_SECRET_KEY, NULL, 0, 0, 0},
+    [HG_MAC_HMAC_SHA384] = {CKM_SHA384_HMAC, CKO_SECRET_KEY, CKO_SECRET_KEY, NULL, 0, 0, 0},
+    [HG_MAC_HMAC_SHA512] = {CKM_SHA512_HMAC, CKO_SECRET_KEY, CKO_SECRET_KEY, NULL, 0, 0, 0},
+    [HG_MAC_AES_CMAC] = {CKM_AES_CMAC, CKO_SECRET_KEY, CKO_SECRET_KEY, NULL, 0, 0, 0},
 };
 
 /* DER DigestInfo prefix of SHA-256 (RFC 8017 §9.2, note 1), for PKCS #1 v1.5 signatures. */
@@ -78,8 +80,8 @@ static void mechanism(const struct sig_info *si, CK_MECHANISM *m, CK_RSA_PKCS_PS
 	}
 }
 
-hg_err p11_sign(struct hg_p11 *p, const hg_uuid *id, enum hg_sig_alg alg, const uint8_t *data, size_t n,
-		bool is_digest, uint8_t sig[HG_SIG_MAX], size_t *sig_len)
+hg_err p11_sign(struct hg_p11 *p, const hg_uuid *id, enum hg_sig_alg alg, const uint8_t *data, size_t n, bool is_digest,
+		uint8_t sig[HG_SIG_MAX], size_t *sig_len)
 {
 	const struct sig_info *si = &sigs[alg];
 	uint8_t buf[128];
