@@ -66,6 +66,10 @@ $(B)/test-p11: $(P11_SRC:%.c=$(B)/%.o) $(B)/libhsmgw.a
 $(B)/test-api: $(API_SRC:%.c=$(B)/%.o) $(B)/libhsmgw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check libcurl)
 
+# The in-process PKCS#11 baseline that hsmgw's figures are compared with.
+$(B)/p11bench: $(B)/bench/p11bench.o $(B)/libhsmgw.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 deps:
 	@deploy/dev/install-deps.sh
 
@@ -77,7 +81,7 @@ run: deps
 lint-openapi: node_modules/.installed
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true npx --no-install redocly lint openapi/hsmgw.yaml
 
-FORMATTED = $(wildcard src/*/*.c src/*/*.h include/hsmgw/*.h tests/*/*.c tests/*/*.h)
+FORMATTED = $(wildcard src/*/*.c src/*/*.h include/hsmgw/*.h tests/*/*.c tests/*/*.h bench/*.c)
 format:
 	clang-format -i $(FORMATTED)
 

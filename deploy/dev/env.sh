@@ -120,17 +120,17 @@ write_config() {
   cat >"$VAR/hsmgw.json" <<CONF
 {
   "listen": {"address": "127.0.0.1", "port": $port},
-  "http": {"threads": 16},
+  "http": {"threads": 64},
   "database": {
     "conninfo": "host=$PGRUN port=5432 dbname=hsmgw user=hsmgw_app connect_timeout=2",
     "admin_conninfo": "host=$PGRUN port=5432 dbname=hsmgw user=postgres connect_timeout=5",
-    "pool_size": 16
+    "pool_size": 32
   },
   "hsm": {
     "module": "$(ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so 2>/dev/null | head -n 1)",
     "token_label": "hsmgw",
     "pin_file": "$VAR/hsm/user.pin",
-    "sessions": 16,
+    "sessions": 32,
     "module_env": {"SOFTHSM2_CONF": "$VAR/hsm/softhsm2.conf"}
   },
   "audit": {"chain_id": "dev-$(hostname -s)-$port"},

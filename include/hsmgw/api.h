@@ -18,7 +18,8 @@ struct hg_app {
 	struct hg_keys keys;
 	struct hg_db *db;
 	struct hg_p11 *p11;
-	json_t *openapi; /* the OpenAPI document served at /openapi.json */
+	struct hg_audit *audit; /* batch items write their own rows */
+	json_t *openapi;        /* the OpenAPI document served at /openapi.json */
 };
 
 extern const struct hg_route api_routes[];

@@ -44,6 +44,9 @@ void audit_stop(struct hg_audit *a);
  * commit timeout passes. HG_OK means the row is durably in the trail;
  * HG_E_AUDIT_UNAVAILABLE means it is not known to be. */
 hg_err audit_record(struct hg_audit *a, const struct hg_audit_entry *e) HG_WARN_UNUSED;
+/* The same for n rows queued together (they share group commits): HG_OK only if every one
+ * is committed. */
+hg_err audit_record_many(struct hg_audit *a, const struct hg_audit_entry *e, size_t n) HG_WARN_UNUSED;
 
 /* The canonical encoding that a row's hash covers (documented in the README): each field as
  * a netstring "<len>:<bytes>," in a fixed order, NULL as "~,". Writes at most cap bytes into

@@ -55,6 +55,7 @@ struct hg_request {
 	const struct hg_route *route;
 	char request_id[129];
 	bool authed;
+	bool batch_item; /* a sub-request of a batch (api/) */
 	struct hg_principal who;
 	char param[HG_MAX_PARAM + 1]; /* the value of the pattern's {…} segment, if any */
 	const char *body;

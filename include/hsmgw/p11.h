@@ -39,6 +39,12 @@ const struct hg_p11_info *p11_info(const struct hg_p11 *p);
 /* HG_OK when the token answers (C_GetSessionInfo on a pooled session). */
 hg_err p11_ping(struct hg_p11 *p);
 
+/* Pins one pooled session to the calling thread until p11_unpin: every operation the
+ * thread makes meanwhile uses it (a batch of operations takes one session, not one each).
+ * A session that fails while pinned is replaced in place. */
+hg_err p11_pin(struct hg_p11 *p) HG_WARN_UNUSED;
+void p11_unpin(struct hg_p11 *p);
+
 /* Key types. Secret keys: AES, TDES, HMAC. Key pairs: RSA, EC, Ed25519. */
 enum hg_p11_type { HG_KT_AES, HG_KT_TDES, HG_KT_HMAC, HG_KT_RSA, HG_KT_EC, HG_KT_ED25519 };
 

@@ -44,6 +44,12 @@ static inline struct hg_actor api_actor(const struct hg_request *req)
 }
 hg_err api_crypto_encrypt(struct hg_request *req);
 hg_err api_crypto_decrypt(struct hg_request *req);
+/* Batches (batch.c): whether the body is {"batch": …} (never inside a batch item), and
+ * running one with the route's own handler per item. */
+#define HG_MAX_BATCH 1000
+bool api_batch_requested(const struct hg_request *req);
+hg_err api_run_batch(struct hg_request *req);
+
 hg_err api_crypto_reencrypt(struct hg_request *req);
 hg_err api_crypto_datakey(struct hg_request *req);
 hg_err api_crypto_sign(struct hg_request *req);

@@ -163,6 +163,8 @@ static hg_err check_aad(struct hg_request *req, const struct crypt_in *in, const
 
 hg_err api_crypto_encrypt(struct hg_request *req)
 {
+	if (api_batch_requested(req))
+		return api_run_batch(req);
 	static const struct hg_field fields[] = {
 	    {"plaintext", HG_F_BASE64, true, offsetof(struct crypt_in, plaintext), 0, MAX_PLAINTEXT, NULL},
 	    {"aad", HG_F_BASE64, false, offsetof(struct crypt_in, aad), 0, MAX_AAD, NULL},
@@ -207,6 +209,8 @@ static hg_err open_envelope(struct hg_request *req, const struct hg_key_row *key
 
 hg_err api_crypto_decrypt(struct hg_request *req)
 {
+	if (api_batch_requested(req))
+		return api_run_batch(req);
 	static const struct hg_field fields[] = {
 	    {"ciphertext", HG_F_STRING, true, offsetof(struct crypt_in, ciphertext), 1, 2 * HG_ENVELOPE_MAX_RAW, NULL},
 	    {"aad", HG_F_BASE64, false, offsetof(struct crypt_in, aad), 0, MAX_AAD, NULL},

@@ -143,6 +143,8 @@ static void free_in(struct sign_in *in, json_t *root)
 
 hg_err api_crypto_sign(struct hg_request *req)
 {
+	if (api_batch_requested(req))
+		return api_run_batch(req);
 	static const struct hg_field fields[] = {
 	    {"message", HG_F_BASE64, false, offsetof(struct sign_in, message), 0, MAX_MESSAGE, NULL},
 	    {"digest", HG_F_BASE64, false, offsetof(struct sign_in, digest), 0, 64, NULL},
@@ -190,6 +192,8 @@ hg_err api_crypto_sign(struct hg_request *req)
 
 hg_err api_crypto_verify(struct hg_request *req)
 {
+	if (api_batch_requested(req))
+		return api_run_batch(req);
 	static const struct hg_field fields[] = {
 	    {"message", HG_F_BASE64, false, offsetof(struct sign_in, message), 0, MAX_MESSAGE, NULL},
 	    {"digest", HG_F_BASE64, false, offsetof(struct sign_in, digest), 0, 64, NULL},
@@ -299,6 +303,8 @@ static hg_err mac_common(struct hg_request *req, bool verify)
 
 hg_err api_crypto_mac(struct hg_request *req)
 {
+	if (api_batch_requested(req))
+		return api_run_batch(req);
 	return mac_common(req, false);
 }
 

@@ -242,36 +242,63 @@ void audit_stop(struct hg_audit *a)
 	free(a);
 }
 
-hg_err audit_record(struct hg_audit *a, const struct hg_audit_entry *e)
+hg_err audit_record_many(struct hg_audit *a, const struct hg_audit_entry *e, size_t n)
 {
-	struct qrow *r = calloc(1, sizeof *r);
-	if (!r)
+	if (n == 0)
+		return HG_OK;
+	struct qrow **rows = calloc(n, sizeof *rows);
+	for (size_t i = 0; rows && i < n; i++) {
+		if (!(rows[i] = calloc(1, sizeof **rows))) {
+			for (size_t j = 0; j < i; j++)
+				free(rows[j]);
+			free(rows);
+			return HG_E_AUDIT_UNAVAILABLE;
+		}
+		rows[i]->e = e[i];
+	}
+	if (!rows)
 		return HG_E_AUDIT_UNAVAILABLE;
-	r->e = *e;
 	struct timespec deadline;
 	time_deadline(&deadline, a->commit_timeout_ms);
 	pthread_mutex_lock(&a->mu);
 	if (a->stopping) {
 		pthread_mutex_unlock(&a->mu);
-		free(r);
+		for (size_t i = 0; i < n; i++)
+			free(rows[i]);
+		free(rows);
 		return HG_E_AUDIT_UNAVAILABLE;
 	}
-	if (a->tail)
-		a->tail->next = r;
-	else
-		a->head = r;
-	a->tail = r;
-	pthread_cond_signal(&a->work);
-	while (!r->done) {
-		if (pthread_cond_timedwait(&a->doned, &a->mu, &deadline) != 0 && !r->done) {
-			r->abandoned = true;
-			pthread_mutex_unlock(&a->mu);
-			log_error("audit: row not committed within %u ms", a->commit_timeout_ms);
-			return HG_E_AUDIT_UNAVAILABLE;
-		}
+	/* All rows go in at once, so they share commits; then wait for each. */
+	for (size_t i = 0; i < n; i++) {
+		if (a->tail)
+			a->tail->next = rows[i];
+		else
+			a->head = rows[i];
+		a->tail = rows[i];
 	}
-	hg_err res = r->result;
+	pthread_cond_signal(&a->work);
+	hg_err res = HG_OK;
+	bool timed_out = false;
+	for (size_t i = 0; i < n; i++) {
+		while (!rows[i]->done && !timed_out)
+			timed_out = pthread_cond_timedwait(&a->doned, &a->mu, &deadline) != 0 && !rows[i]->done;
+		if (!rows[i]->done) {
+			rows[i]->abandoned = true; /* the writer frees it */
+			res = HG_E_AUDIT_UNAVAILABLE;
+			continue;
+		}
+		if (rows[i]->result != HG_OK)
+			res = rows[i]->result;
+		free(rows[i]);
+	}
 	pthread_mutex_unlock(&a->mu);
-	free(r);
+	if (timed_out)
+		log_error("audit: rows not committed within %u ms", a->commit_timeout_ms);
+	free(rows);
 	return res;
+}
+
+hg_err audit_record(struct hg_audit *a, const struct hg_audit_entry *e)
+{
+	return audit_record_many(a, e, 1);
 }

@@ -86,6 +86,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	app.keys.audit = audit; /* the scheduler's changes are audited too */
+	app.audit = audit;
 	sched = scheduler_start(&app.keys, cfg->lifecycle_interval_s);
 	log_info("hsmgwd listening on http://%s:%u (%u threads, %zu tenants)", cfg->listen_address, cfg->listen_port,
 		 cfg->http_threads, cfg->n_tenants);

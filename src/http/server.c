@@ -109,7 +109,8 @@ static void audit_request(struct hg_server *s, struct reqstate *st, hg_err *err)
 	e.hsm_node = r->used_hsm ? s->deps.hsm_node : NULL;
 	e.duration_us = time_mono_us() - st->t0;
 	if (audit_record(s->deps.audit, &e) != HG_OK && *err == HG_OK) {
-		*err = http_fail(r, HG_E_AUDIT_UNAVAILABLE, "the audit trail cannot be written; nothing was done");
+		*err = http_fail(r, HG_E_AUDIT_UNAVAILABLE,
+				 "the audit trail cannot be written, so the result is withheld; retry");
 		json_decref(r->json);
 		r->json = NULL;
 	}

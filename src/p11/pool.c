@@ -59,8 +59,19 @@ void pool_close(struct hg_p11 *p)
 	p->n_sess = p->n_idle = 0;
 }
 
+/* A session pinned to this thread for a run of operations (a batch): every borrow on the
+ * thread gets it, and returns leave it lent until p11_unpin. */
+static __thread struct {
+	struct hg_p11 *p;
+	struct p11_sess *s;
+} pinned;
+
 hg_err sess_borrow(struct hg_p11 *p, struct p11_sess **out)
 {
+	if (pinned.p == p && pinned.s) {
+		*out = pinned.s;
+		return HG_OK;
+	}
 	struct timespec deadline;
 	time_deadline(&deadline, p->wait_ms);
 	pthread_mutex_lock(&p->mu);
@@ -87,30 +98,55 @@ hg_err sess_borrow_key(struct hg_p11 *p, const hg_uuid *id, CK_OBJECT_CLASS cls,
 	return e;
 }
 
+/* Replaces a session that failed. If the token does not answer, the session keeps an
+ * invalid handle: the next call on it fails at once with CKR_SESSION_HANDLE_INVALID and
+ * brings it back here, so the pool heals by itself when the token answers again. */
+static void sess_reopen(struct hg_p11 *p, struct p11_sess *s, CK_RV why)
+{
+	pthread_mutex_lock(&p->mu);
+	sess_set(p, s, SESS_BROKEN);
+	pthread_mutex_unlock(&p->mu);
+	log_warn("hsm: session failed (CKR 0x%08lx); replacing it", (unsigned long)why);
+	p->f->C_CloseSession(s->h);
+	CK_RV orv = open_session(p, &s->h);
+	if (orv != CKR_OK) {
+		log_error("hsm: cannot reopen session: CKR 0x%08lx", (unsigned long)orv);
+		s->h = CK_INVALID_HANDLE;
+	}
+	pthread_mutex_lock(&p->mu);
+	sess_set(p, s, SESS_LENT);
+	pthread_mutex_unlock(&p->mu);
+}
+
 void sess_return(struct hg_p11 *p, struct p11_sess *s, CK_RV rv)
 {
-	if (p11_rv_breaks_session(rv)) {
-		pthread_mutex_lock(&p->mu);
-		sess_set(p, s, SESS_BROKEN);
-		pthread_mutex_unlock(&p->mu);
-		log_warn("hsm: session failed (CKR 0x%08lx); replacing it", (unsigned long)rv);
-		p->f->C_CloseSession(s->h);
-		CK_RV orv = open_session(p, &s->h);
-		if (orv != CKR_OK) {
-			/* It goes back with an invalid handle: the next call on it fails at once with
-			 * CKR_SESSION_HANDLE_INVALID and brings it back here for another reopen, so
-			 * the pool heals by itself when the token answers again. */
-			log_error("hsm: cannot reopen session: CKR 0x%08lx", (unsigned long)orv);
-			pthread_mutex_lock(&p->mu);
-			s->h = CK_INVALID_HANDLE;
-			sess_set(p, s, SESS_IDLE);
-			pthread_cond_signal(&p->cv);
-			pthread_mutex_unlock(&p->mu);
-			return;
-		}
-	}
+	if (p11_rv_breaks_session(rv))
+		sess_reopen(p, s, rv);
+	if (pinned.s == s) /* stays with its thread until p11_unpin */
+		return;
 	pthread_mutex_lock(&p->mu);
 	sess_set(p, s, SESS_IDLE);
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
+}
+
+hg_err p11_pin(struct hg_p11 *p)
+{
+	struct p11_sess *s;
+	hg_err e = sess_borrow(p, &s);
+	if (e == HG_OK) {
+		pinned.p = p;
+		pinned.s = s;
+	}
+	return e;
+}
+
+void p11_unpin(struct hg_p11 *p)
+{
+	struct p11_sess *s = pinned.s;
+	if (pinned.p != p || !s)
+		return;
+	pinned.p = NULL;
+	pinned.s = NULL;
+	sess_return(p, s, CKR_OK);
 }

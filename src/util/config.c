@@ -32,7 +32,7 @@ struct ckey {
 static const struct ckey config_keys[] = {
     {"listen", "address", C_STR, CFG(listen_address), false, "127.0.0.1", 0, 0, 0},
     {"listen", "port", C_UINT, CFG(listen_port), false, NULL, 8080, 1, 65535},
-    {"http", "threads", C_UINT, CFG(http_threads), false, NULL, 16, 1, 1024},
+    {"http", "threads", C_UINT, CFG(http_threads), false, NULL, 64, 1, 1024},
     {"http", "max_body_bytes", C_UINT, CFG(http_max_body_bytes), false, NULL, 1048576, 1024, 16777216},
     {"http", "connection_limit", C_UINT, CFG(http_connection_limit), false, NULL, 1024, 1, 65536},
     {"http", "connection_timeout_seconds", C_UINT, CFG(http_connection_timeout_s), false, NULL, 30, 1, 3600},
