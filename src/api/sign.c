@@ -115,6 +115,17 @@ static hg_err one_of_message_digest(struct hg_request *req, const struct sign_in
 	return HG_OK;
 }
 
+/* A precomputed digest must have the algorithm's hash length; EdDSA signs messages only. */
+static hg_err check_digest(struct hg_request *req, const struct alg *a, const struct hg_bytes *d)
+{
+	size_t want = p11_sig_digest_len(a->alg);
+	if (want == 0)
+		return http_fail(req, HG_E_INVALID, "%s signs a message, not a digest", a->name);
+	if (d->n != want)
+		return http_fail(req, HG_E_INVALID, "field 'digest': %s takes a digest of %zu bytes", a->name, want);
+	return HG_OK;
+}
+
 /* The version an unprotecting operation uses: the one named, else the primary. */
 static hg_err verify_version(struct hg_request *req, const struct hg_key_row *key, enum hg_usage use, long named,
 			     const struct hg_version_row **v)
@@ -165,8 +176,8 @@ hg_err api_crypto_sign(struct hg_request *req)
 		e = keys_version_for(key, HG_USE_SIGN, 0, &v, req->detail, sizeof req->detail);
 	if (e == HG_OK)
 		e = pick_alg(req, key, in.algorithm, false, &a);
-	if (e == HG_OK && in.digest.set && in.digest.n != p11_sig_digest_len(a->alg))
-		e = http_fail(req, HG_E_INVALID, "%s takes a digest of %zu bytes", a->name, p11_sig_digest_len(a->alg));
+	if (e == HG_OK && in.digest.set)
+		e = check_digest(req, a, &in.digest);
 	uint8_t sig[HG_SIG_MAX], der[HG_SIG_MAX];
 	size_t sig_len = 0;
 	if (e == HG_OK) {
@@ -216,8 +227,8 @@ hg_err api_crypto_verify(struct hg_request *req)
 		e = verify_version(req, key, HG_USE_VERIFY, in.key_version, &v);
 	if (e == HG_OK)
 		e = pick_alg(req, key, in.algorithm, false, &a);
-	if (e == HG_OK && in.digest.set && in.digest.n != p11_sig_digest_len(a->alg))
-		e = http_fail(req, HG_E_INVALID, "%s takes a digest of %zu bytes", a->name, p11_sig_digest_len(a->alg));
+	if (e == HG_OK && in.digest.set)
+		e = check_digest(req, a, &in.digest);
 	uint8_t raw[2 * 66];
 	const uint8_t *sig = in.signature.p;
 	size_t sig_len = in.signature.n;

@@ -87,6 +87,16 @@ hg_err p11_rsa_oaep_decrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *
 	hg_err e = sess_borrow_key(p, id, CKO_PRIVATE_KEY, &s, &k, &rv);
 	if (e != HG_OK)
 		return e;
+	/* A ciphertext is exactly as long as the modulus and below it; anything else is refused
+	 * here, so a client's malformed input never costs an HSM session. */
+	uint8_t modulus[HG_RSA_MAX_BYTES];
+	CK_ATTRIBUTE ma = {CKA_MODULUS, modulus, sizeof modulus};
+	if (rv == CKR_OK)
+		rv = p->f->C_GetAttributeValue(s->h, k, &ma, 1);
+	if (rv == CKR_OK && (ma.ulValueLen != n || memcmp(in, modulus, n) >= 0)) {
+		sess_return(p, s, CKR_OK);
+		return HG_E_INVALID;
+	}
 	uint8_t em[HG_RSA_MAX_BYTES];
 	CK_ULONG len = sizeof em;
 	bool native = p11_wrap_alg_supported(p, HG_WRAP_RSA_OAEP_SHA256);

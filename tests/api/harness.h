@@ -169,5 +169,6 @@ TCase *tcase_audit(void);
 TCase *tcase_secrets(void);
 TCase *tcase_robustness(void);
 TCase *tcase_outage(void);
+TCase *tcase_batch(void);
 
 #endif
