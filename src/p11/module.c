@@ -19,8 +19,7 @@ hg_err p11_rv_err(CK_RV rv)
 	case CKR_WRAPPED_KEY_INVALID:
 	case CKR_WRAPPED_KEY_LEN_RANGE:
 	case CKR_MECHANISM_PARAM_INVALID:
-	case CKR_KEY_SIZE_RANGE: /* e.g. an HMAC key shorter than the hash it is asked to use */
-		return HG_E_INVALID;
+	case CKR_KEY_SIZE_RANGE: /* e.g. an HMAC key shorter than the hash it is asked to use */ return HG_E_INVALID;
 	case CKR_KEY_FUNCTION_NOT_PERMITTED:
 	case CKR_KEY_UNEXTRACTABLE:
 	case CKR_KEY_NOT_WRAPPABLE:
