@@ -203,8 +203,9 @@ void p11_close(struct hg_p11 *p)
 		pool_close(p);
 		p->f->C_Finalize(NULL);
 	}
-	if (p->dl)
-		dlclose(p->dl);
+	/* The module stays mapped after C_Finalize: unloading a PKCS#11 module while its own
+	 * exit handlers or threads may still refer to it is unsafe, and a mapped module lets
+	 * leak reports name it. The process is ending, or opening it again reuses the mapping. */
 	hg_free_secret(p->pin, p->pin_len + 1);
 	handles_free(&p->handles);
 	pthread_mutex_destroy(&p->mu);
