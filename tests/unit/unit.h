@@ -11,5 +11,6 @@ Suite *suite_auth(void);
 Suite *suite_audit(void);
 Suite *suite_json(void);
 Suite *suite_lifecycle(void);
+Suite *suite_pinblock(void);
 
 #endif
