@@ -80,19 +80,10 @@ hg_err p11_aes_gcm_decrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *a
 	CK_GCM_PARAMS g;
 	gcm_params(&g, iv, aad, aad_len);
 	CK_MECHANISM m = {CKM_AES_GCM, &g, sizeof g};
-	if (rv == CKR_OK)
-		rv = p->f->C_DecryptInit(s->h, &m, k);
 	if (rv == CKR_OK) {
 		CK_ULONG outlen = n;
-		rv = p->f->C_Decrypt(s->h, (CK_BYTE_PTR)in + HG_GCM_IV_LEN, n - HG_GCM_IV_LEN, pt, &outlen);
+		rv = decrypt_data(p, s->h, k, &m, in + HG_GCM_IV_LEN, n - HG_GCM_IV_LEN, pt, &outlen);
 		*pt_len = outlen;
-		/* SoftHSM reports a tag that does not verify as CKR_GENERAL_ERROR (vendor modules
-		 * say CKR_ENCRYPTED_DATA_INVALID). If the session still answers, the failure was
-		 * the data's, not the device's: keep the session and call the input invalid. */
-		CK_SESSION_INFO si;
-		if ((rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED) &&
-		    p->f->C_GetSessionInfo(s->h, &si) == CKR_OK)
-			rv = CKR_ENCRYPTED_DATA_INVALID;
 	}
 	sess_return(p, s, rv);
 	return p11_rv_err(rv);

@@ -51,29 +51,28 @@ hg_err p11_aes_cbc_decrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *i
 	uint8_t iv[HG_CBC_IV_LEN];
 	memcpy(iv, in, sizeof iv);
 	CK_MECHANISM m = {CKM_AES_CBC_PAD, iv, sizeof iv};
-	if (rv == CKR_OK)
-		rv = p->f->C_DecryptInit(s->h, &m, k);
 	if (rv == CKR_OK) {
 		CK_ULONG len = n;
-		rv = p->f->C_Decrypt(s->h, (CK_BYTE_PTR)in + HG_CBC_IV_LEN, n - HG_CBC_IV_LEN, pt, &len);
+		rv = decrypt_data(p, s->h, k, &m, in + HG_CBC_IV_LEN, n - HG_CBC_IV_LEN, pt, &len);
 		*pt_len = len;
-		/* Bad padding: SoftHSM may say CKR_GENERAL_ERROR; if the session answers, the data
-		 * was at fault (as for GCM tags). */
-		CK_SESSION_INFO si;
-		if ((rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED) &&
-		    p->f->C_GetSessionInfo(s->h, &si) == CKR_OK)
-			rv = CKR_ENCRYPTED_DATA_INVALID;
 	}
 	sess_return(p, s, rv);
 	return p11_rv_err(rv);
 }
 
-/* One single-part decryption with mechanism m. */
-static CK_RV decrypt_once(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE k, CK_MECHANISM *m, const uint8_t *in,
-			  size_t n, uint8_t *out, CK_ULONG *len)
+CK_RV decrypt_data(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE k, CK_MECHANISM *m, const uint8_t *in,
+		   size_t n, uint8_t *out, CK_ULONG *len)
 {
 	CK_RV rv = p->f->C_DecryptInit(s, m, k);
-	return rv == CKR_OK ? p->f->C_Decrypt(s, (CK_BYTE_PTR)in, n, out, len) : rv;
+	if (rv == CKR_OK)
+		rv = p->f->C_Decrypt(s, (CK_BYTE_PTR)in, n, out, len);
+	/* SoftHSM reports data that does not decrypt (a GCM tag, CBC padding) as
+	 * CKR_GENERAL_ERROR, where vendor modules say CKR_ENCRYPTED_DATA_INVALID. If the session
+	 * still answers, the failure was the data's, not the device's: keep the session. */
+	CK_SESSION_INFO si;
+	if ((rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED) && p->f->C_GetSessionInfo(s, &si) == CKR_OK)
+		rv = CKR_ENCRYPTED_DATA_INVALID;
+	return rv;
 }
 
 hg_err p11_rsa_oaep_decrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *in, size_t n, uint8_t *pt,
@@ -103,12 +102,12 @@ hg_err p11_rsa_oaep_decrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *
 	if (rv == CKR_OK && native) {
 		CK_RSA_PKCS_OAEP_PARAMS op = {CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, NULL, 0};
 		CK_MECHANISM m = {CKM_RSA_PKCS_OAEP, &op, sizeof op};
-		rv = decrypt_once(p, s->h, k, &m, in, n, pt, &len);
+		rv = decrypt_data(p, s->h, k, &m, in, n, pt, &len);
 		if (rv == CKR_OK)
 			*pt_len = len;
 	} else if (rv == CKR_OK) {
 		CK_MECHANISM m = {CKM_RSA_X_509, NULL, 0};
-		rv = decrypt_once(p, s->h, k, &m, in, n, em, &len);
+		rv = decrypt_data(p, s->h, k, &m, in, n, em, &len);
 	}
 	/* A ciphertext that does not fit the modulus is the caller's fault. */
 	if (rv == CKR_ENCRYPTED_DATA_LEN_RANGE || rv == CKR_DATA_LEN_RANGE || rv == CKR_ENCRYPTED_DATA_INVALID)

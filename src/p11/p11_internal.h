@@ -69,6 +69,10 @@ void sess_return(struct hg_p11 *p, struct p11_sess *s, CK_RV rv);
  * and *rv holds the lookup's result; otherwise nothing is held. */
 hg_err sess_borrow_key(struct hg_p11 *p, const hg_uuid *id, CK_OBJECT_CLASS cls, struct p11_sess **s,
 		       CK_OBJECT_HANDLE *k, CK_RV *rv) HG_WARN_UNUSED;
+/* One single-part decryption with mechanism m; data that does not decrypt is
+ * CKR_ENCRYPTED_DATA_INVALID whatever the module says, as long as its session still answers. */
+CK_RV decrypt_data(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE k, CK_MECHANISM *m, const uint8_t *in,
+		   size_t n, uint8_t *out, CK_ULONG *len);
 hg_err pool_open(struct hg_p11 *p, size_t n, unsigned wait_ms);
 void pool_close(struct hg_p11 *p);
 
