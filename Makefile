@@ -31,7 +31,7 @@ P11_SRC := $(wildcard tests/p11/*.c)
 .PHONY: all build deps run test lint-openapi format format-check clean
 all build: $(B)/hsmgwd $(B)/hsmgwctl
 
-$(B)/%.o: %.c $(wildcard include/hsmgw/*.h src/*/*_internal.h)
+$(B)/%.o: %.c $(wildcard include/hsmgw/*.h src/*/*_internal.h tests/*/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 

@@ -127,14 +127,30 @@ hg_err db_borrow(struct hg_db *db, PGconn **out)
 
 void db_return(struct hg_db *db, PGconn *c, bool broken)
 {
-	if (c && (broken || PQstatus(c) != CONNECTION_OK || PQtransactionStatus(c) != PQTRANS_IDLE)) {
+	bool lost = c && (broken || PQstatus(c) != CONNECTION_OK);
+	if (c && (lost || PQtransactionStatus(c) != PQTRANS_IDLE)) {
 		PQfinish(c);
 		c = NULL;
 	}
+	/* A lost connection usually means the server restarted: the idle connections died with
+	 * it, so they are dropped now instead of failing one request each later. */
+	PGconn **stale = NULL;
+	unsigned n_stale = 0;
 	pthread_mutex_lock(&db->mu);
+	if (lost && db->n_idle > 0 && (stale = calloc(db->n_idle, sizeof *stale))) {
+		for (unsigned i = 0; i < db->n_idle; i++) {
+			if (db->idle[i]) {
+				stale[n_stale++] = db->idle[i];
+				db->idle[i] = NULL;
+			}
+		}
+	}
 	db->idle[db->n_idle++] = c;
 	pthread_cond_signal(&db->cv);
 	pthread_mutex_unlock(&db->mu);
+	for (unsigned i = 0; i < n_stale; i++)
+		PQfinish(stale[i]);
+	free(stale);
 }
 
 hg_err db_result_err(PGconn *c, PGresult *r, ExecStatusType want, const char *what)

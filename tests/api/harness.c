@@ -175,6 +175,8 @@ struct h_resp *h_send(const struct h_req *q)
 		hs = add_header(hs, "Authorization", "Bearer ", q->token);
 	if (q->request_id)
 		hs = add_header(hs, "X-Request-Id", "", q->request_id);
+	if (q->idempotency_key)
+		hs = add_header(hs, "Idempotency-Key", "", q->idempotency_key);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
 	struct buf b = {0};
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);

@@ -36,14 +36,15 @@ void h_fini(void);
 /* ---- HTTP ---- */
 struct h_req {
 	const char *method;
-	const char *path;          /* with the query, if any */
-	const char *token;         /* sent as "Authorization: Bearer <token>" */
-	const char *authorization; /* a raw Authorization value; wins over token */
-	const char *body;          /* NULL: no body */
-	size_t body_len;           /* 0: strlen(body) */
-	const char *content_type;  /* NULL: application/json when there is a body; "": none sent */
-	const char *request_id;    /* X-Request-Id, or NULL */
-	bool chunked;              /* send the body with chunked transfer encoding, no Content-Length */
+	const char *path;            /* with the query, if any */
+	const char *token;           /* sent as "Authorization: Bearer <token>" */
+	const char *authorization;   /* a raw Authorization value; wins over token */
+	const char *body;            /* NULL: no body */
+	size_t body_len;             /* 0: strlen(body) */
+	const char *content_type;    /* NULL: application/json when there is a body; "": none sent */
+	const char *request_id;      /* X-Request-Id, or NULL */
+	bool chunked;                /* send the body with chunked transfer encoding, no Content-Length */
+	const char *idempotency_key; /* Idempotency-Key, or NULL */
 };
 
 /* A response; freed with h_resp_free. Header values are NULL when absent. */

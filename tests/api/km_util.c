@@ -9,8 +9,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 const char *km_tok(void)
 {
 	static char *tok; /* per test process; reachable until exit */
@@ -19,104 +17,10 @@ const char *km_tok(void)
 	return tok;
 }
 
-/* ---- HTTP, with an Idempotency-Key (the harness's h_send has no extra headers) ---- */
-
-struct km_buf {
-	char *p;
-	size_t n;
-};
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *cls)
-{
-	struct km_buf *b = cls;
-	size_t n = size * nmemb;
-	char *p = realloc(b->p, b->n + n + 1);
-	if (!p)
-		return 0;
-	memcpy(p + b->n, data, n);
-	b->p = p;
-	b->n += n;
-	b->p[b->n] = '\0';
-	return n;
-}
-
-static void take_header(char **dst, const char *line, size_t n, const char *name)
-{
-	size_t nl = strlen(name);
-	if (n <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
-		return;
-	const char *v = line + nl + 1, *end = line + n;
-	while (v < end && (*v == ' ' || *v == '\t'))
-		v++;
-	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
-		end--;
-	free(*dst);
-	*dst = strndup(v, (size_t)(end - v));
-}
-
-static size_t on_header(char *line, size_t size, size_t nmemb, void *cls)
-{
-	struct h_resp *r = cls;
-	size_t n = size * nmemb;
-	take_header(&r->content_type, line, n, "Content-Type");
-	take_header(&r->request_id, line, n, "X-Request-Id");
-	take_header(&r->location, line, n, "Location");
-	take_header(&r->retry_after, line, n, "Retry-After");
-	return n;
-}
-
-static struct curl_slist *add_header(struct curl_slist *l, const char *name, const char *v)
-{
-	char *h;
-	if (asprintf(&h, "%s: %s", name, v) < 0)
-		abort();
-	l = curl_slist_append(l, h);
-	free(h);
-	return l;
-}
-
 struct h_resp *km_send(const char *method, const char *path, const char *body, const char *idem)
 {
-	struct h_resp *r = calloc(1, sizeof *r);
-	CURL *c = curl_easy_init();
-	char *url, *auth;
-	if (!r || !c || asprintf(&url, "%s%s", h_url, path) < 0 || asprintf(&auth, "Bearer %s", km_tok()) < 0)
-		abort();
-	struct curl_slist *hs = add_header(NULL, "Authorization", auth);
-	hs = curl_slist_append(hs, "Expect:");
-	if (idem)
-		hs = add_header(hs, "Idempotency-Key", idem);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
-	if (body) {
-		hs = curl_slist_append(hs, "Content-Type: application/json");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-	} else if (strcmp(method, "GET") != 0) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
-	}
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
-	struct km_buf b = {0};
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-	CURLcode rc = curl_easy_perform(c);
-	if (rc != CURLE_OK)
-		snprintf(r->curl_error, sizeof r->curl_error, "%s", curl_easy_strerror(rc));
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-	r->body = b.p ? b.p : strdup("");
-	r->body_len = b.n;
-	if (b.n)
-		r->json = json_loadb(b.p, b.n, 0, NULL);
-	curl_slist_free_all(hs);
-	curl_easy_cleanup(c);
-	free(url);
-	free(auth);
-	return r;
+	return h_send(
+	    &(struct h_req){.method = method, .path = path, .token = km_tok(), .body = body, .idempotency_key = idem});
 }
 
 struct h_resp *km_act(const char *key, const char *action, const char *body)
