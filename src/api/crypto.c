@@ -107,13 +107,21 @@ static hg_err protect(struct hg_request *req, const struct hg_version_row *v, co
 	return p11_aes_gcm_encrypt(p11, &v->id, aad->p, aad->n, pt->p, pt->n, *out);
 }
 
-/* The reverse; *pt (malloc'd, wiped by the caller with hg_free_secret) holds *pt_len bytes. */
+/* The size of the plaintext buffer unprotect allocates for n bytes of ciphertext (RSA needs
+ * room for a whole modulus). */
+static size_t pt_cap(size_t n)
+{
+	return n > HG_RSA_MAX_BYTES ? n : HG_RSA_MAX_BYTES;
+}
+
+/* The reverse; *pt (malloc'd, pt_cap(n) bytes, wiped by the caller with hg_free_secret)
+ * holds *pt_len bytes. */
 static hg_err unprotect(struct hg_request *req, const struct hg_version_row *v, const char *alg, const uint8_t *in,
 			size_t n, const struct hg_bytes *aad, uint8_t **pt, size_t *pt_len)
 {
 	struct hg_p11 *p11 = app_of(req)->p11;
 	req->used_hsm = true;
-	*pt = malloc(n > HG_RSA_MAX_BYTES ? n : HG_RSA_MAX_BYTES);
+	*pt = malloc(pt_cap(n));
 	hg_err e;
 	if (strcmp(alg, "RSA-OAEP-SHA256") == 0)
 		e = p11_rsa_oaep_decrypt(p11, &v->id, in, n, *pt, pt_len);
@@ -197,6 +205,13 @@ hg_err api_crypto_encrypt(struct hg_request *req)
 	return e;
 }
 
+/* The body of decrypt and reencrypt. */
+static const struct hg_field unprotect_fields[] = {
+    {"ciphertext", HG_F_STRING, true, offsetof(struct crypt_in, ciphertext), 1, 2 * HG_ENVELOPE_MAX_RAW, NULL},
+    {"aad", HG_F_BASE64, false, offsetof(struct crypt_in, aad), 0, MAX_AAD, NULL},
+    {"algorithm", HG_F_STRING, false, offsetof(struct crypt_in, algorithm), 1, 32, enc_algs},
+};
+
 /* Parses the envelope and resolves the version it names for decryption. */
 static hg_err open_envelope(struct hg_request *req, const struct hg_key_row *key, const char *ciphertext,
 			    const struct hg_version_row **v, uint8_t **raw, size_t *raw_len)
@@ -211,11 +226,6 @@ hg_err api_crypto_decrypt(struct hg_request *req)
 {
 	if (api_batch_requested(req))
 		return api_run_batch(req);
-	static const struct hg_field fields[] = {
-	    {"ciphertext", HG_F_STRING, true, offsetof(struct crypt_in, ciphertext), 1, 2 * HG_ENVELOPE_MAX_RAW, NULL},
-	    {"aad", HG_F_BASE64, false, offsetof(struct crypt_in, aad), 0, MAX_AAD, NULL},
-	    {"algorithm", HG_F_STRING, false, offsetof(struct crypt_in, algorithm), 1, 32, enc_algs},
-	};
 	struct crypt_in in = {0};
 	json_t *root;
 	struct hg_key_row *key = NULL;
@@ -223,7 +233,7 @@ hg_err api_crypto_decrypt(struct hg_request *req)
 	const char *alg = NULL;
 	uint8_t *raw = NULL, *pt = NULL;
 	size_t raw_len = 0, pt_len = 0;
-	hg_err e = api_parse(req, fields, NFIELDS(fields), &in, &root);
+	hg_err e = api_parse(req, unprotect_fields, NFIELDS(unprotect_fields), &in, &root);
 	if (e == HG_OK)
 		e = api_key_resolve(req, &key);
 	if (e == HG_OK)
@@ -243,7 +253,7 @@ hg_err api_crypto_decrypt(struct hg_request *req)
 			   json_pack("{s:s, s:i, s:s}", "plaintext", b64, "key_version", v->version, "algorithm", alg));
 		hg_free_secret(b64, strlen(b64) + 1);
 	}
-	hg_free_secret(pt, raw_len > HG_RSA_MAX_BYTES ? raw_len : HG_RSA_MAX_BYTES);
+	hg_free_secret(pt, pt_cap(raw_len));
 	hg_free_secret(raw, raw_len);
 	free_crypt(&in, root, key);
 	return e;
@@ -252,11 +262,6 @@ hg_err api_crypto_decrypt(struct hg_request *req)
 /* Decrypts under the version the ciphertext names and encrypts again under the primary. */
 hg_err api_crypto_reencrypt(struct hg_request *req)
 {
-	static const struct hg_field fields[] = {
-	    {"ciphertext", HG_F_STRING, true, offsetof(struct crypt_in, ciphertext), 1, 2 * HG_ENVELOPE_MAX_RAW, NULL},
-	    {"aad", HG_F_BASE64, false, offsetof(struct crypt_in, aad), 0, MAX_AAD, NULL},
-	    {"algorithm", HG_F_STRING, false, offsetof(struct crypt_in, algorithm), 1, 32, enc_algs},
-	};
 	struct crypt_in in = {0};
 	json_t *root;
 	struct hg_key_row *key = NULL;
@@ -265,7 +270,7 @@ hg_err api_crypto_reencrypt(struct hg_request *req)
 	uint8_t *raw = NULL, *out = NULL;
 	size_t raw_len = 0, out_len = 0;
 	struct hg_bytes pt = {0};
-	hg_err e = api_parse(req, fields, NFIELDS(fields), &in, &root);
+	hg_err e = api_parse(req, unprotect_fields, NFIELDS(unprotect_fields), &in, &root);
 	if (e == HG_OK)
 		e = api_key_resolve(req, &key);
 	if (e == HG_OK)
@@ -284,7 +289,7 @@ hg_err api_crypto_reencrypt(struct hg_request *req)
 	}
 	if (e == HG_OK)
 		reply_ciphertext(req, v->version, alg, out, out_len, NULL);
-	hg_free_secret(pt.p, raw_len > HG_RSA_MAX_BYTES ? raw_len : HG_RSA_MAX_BYTES);
+	hg_free_secret(pt.p, pt_cap(raw_len));
 	hg_free_secret(raw, raw_len);
 	free(out);
 	free_crypt(&in, root, key);

@@ -152,6 +152,28 @@ static void free_in(struct sign_in *in, json_t *root)
 	json_decref(root);
 }
 
+/* The common start of sign and verify: the body, a message or a digest, the key, the
+ * version (the primary to sign; the one named, else the primary, to verify) and the
+ * algorithm. */
+static hg_err sig_prepare(struct hg_request *req, const struct hg_field *fields, size_t n, bool verify,
+			  struct sign_in *in, json_t **root, struct hg_key_row **key, const struct hg_version_row **v,
+			  const struct alg **a)
+{
+	hg_err e = api_parse(req, fields, n, in, root);
+	if (e == HG_OK)
+		e = one_of_message_digest(req, in);
+	if (e == HG_OK)
+		e = api_key_resolve(req, key);
+	if (e == HG_OK)
+		e = verify ? verify_version(req, *key, HG_USE_VERIFY, in->key_version, v)
+			   : keys_version_for(*key, HG_USE_SIGN, 0, v, req->detail, sizeof req->detail);
+	if (e == HG_OK)
+		e = pick_alg(req, *key, in->algorithm, false, a);
+	if (e == HG_OK && in->digest.set)
+		e = check_digest(req, *a, &in->digest);
+	return e;
+}
+
 hg_err api_crypto_sign(struct hg_request *req)
 {
 	if (api_batch_requested(req))
@@ -167,17 +189,7 @@ hg_err api_crypto_sign(struct hg_request *req)
 	struct hg_key_row *key = NULL;
 	const struct alg *a = NULL;
 	const struct hg_version_row *v = NULL;
-	hg_err e = api_parse(req, fields, NFIELDS(fields), &in, &root);
-	if (e == HG_OK)
-		e = one_of_message_digest(req, &in);
-	if (e == HG_OK)
-		e = api_key_resolve(req, &key);
-	if (e == HG_OK)
-		e = keys_version_for(key, HG_USE_SIGN, 0, &v, req->detail, sizeof req->detail);
-	if (e == HG_OK)
-		e = pick_alg(req, key, in.algorithm, false, &a);
-	if (e == HG_OK && in.digest.set)
-		e = check_digest(req, a, &in.digest);
+	hg_err e = sig_prepare(req, fields, NFIELDS(fields), false, &in, &root, &key, &v, &a);
 	uint8_t sig[HG_SIG_MAX], der[HG_SIG_MAX];
 	size_t sig_len = 0;
 	if (e == HG_OK) {
@@ -218,17 +230,7 @@ hg_err api_crypto_verify(struct hg_request *req)
 	struct hg_key_row *key = NULL;
 	const struct alg *a = NULL;
 	const struct hg_version_row *v = NULL;
-	hg_err e = api_parse(req, fields, NFIELDS(fields), &in, &root);
-	if (e == HG_OK)
-		e = one_of_message_digest(req, &in);
-	if (e == HG_OK)
-		e = api_key_resolve(req, &key);
-	if (e == HG_OK)
-		e = verify_version(req, key, HG_USE_VERIFY, in.key_version, &v);
-	if (e == HG_OK)
-		e = pick_alg(req, key, in.algorithm, false, &a);
-	if (e == HG_OK && in.digest.set)
-		e = check_digest(req, a, &in.digest);
+	hg_err e = sig_prepare(req, fields, NFIELDS(fields), true, &in, &root, &key, &v, &a);
 	uint8_t raw[2 * 66];
 	const uint8_t *sig = in.signature.p;
 	size_t sig_len = in.signature.n;
