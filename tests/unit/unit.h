@@ -12,5 +12,6 @@ Suite *suite_audit(void);
 Suite *suite_json(void);
 Suite *suite_lifecycle(void);
 Suite *suite_pinblock(void);
+Suite *suite_payments(void);
 
 #endif
