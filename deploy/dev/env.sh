@@ -131,7 +131,8 @@ write_config() {
     "token_label": "hsmgw",
     "pin_file": "$VAR/hsm/user.pin",
     "sessions": 32,
-    "module_env": {"SOFTHSM2_CONF": "$VAR/hsm/softhsm2.conf"}
+    "module_env": {"SOFTHSM2_CONF": "$VAR/hsm/softhsm2.conf"},
+    "openssl_legacy_provider": true
   },
   "audit": {"chain_id": "dev-$(hostname -s)-$port"},
   "log": {"level": "info"},

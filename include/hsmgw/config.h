@@ -52,8 +52,9 @@ struct hg_config {
 	char *hsm_token_label;
 	char *hsm_pin_file;
 	unsigned hsm_sessions;
-	unsigned hsm_wait_ms; /* how long a request waits for a pooled session */
-	char **hsm_env;       /* NULL-terminated "NAME=value" list set before C_Initialize */
+	unsigned hsm_wait_ms;    /* how long a request waits for a pooled session */
+	char **hsm_env;          /* NULL-terminated "NAME=value" list set before C_Initialize */
+	bool hsm_openssl_legacy; /* load OpenSSL's legacy provider before the module (see the README) */
 
 	char *audit_chain_id;
 	unsigned audit_batch_max;

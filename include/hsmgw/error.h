@@ -12,6 +12,7 @@
 #define HG_ERRORS(X)                                                                                                   \
 	X(HG_OK, 200, "ok", "OK")                                                                                      \
 	X(HG_E_INVALID, 400, "invalid_request", "Invalid request")                                                     \
+	X(HG_E_PIN_BLOCK, 400, "invalid_pin_block", "Invalid PIN block")                                               \
 	X(HG_E_UNAUTHENTICATED, 401, "unauthenticated", "Authentication required")                                     \
 	X(HG_E_FORBIDDEN, 403, "forbidden", "Forbidden")                                                               \
 	X(HG_E_KEY_STATE, 403, "key_state", "Key state forbids this operation")                                        \

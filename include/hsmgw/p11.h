@@ -70,6 +70,7 @@ struct hg_p11_keyspec {
 	unsigned curve_bits; /* EC: 256, 384 or 521 (P-256/P-384/P-521); ignored otherwise */
 	unsigned usage;      /* HG_P11_* flags */
 	bool exportable;     /* CKA_EXTRACTABLE of the secret or private key (it may be wrapped) */
+	bool halves;         /* TDES 128 only: held as its two single-DES halves (see p11_half_id) */
 };
 
 #define HG_GCM_IV_LEN  12
@@ -208,5 +209,36 @@ hg_err p11_aes_gcm_encrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *a
  * *pt_len receives the plaintext length. A tag that does not verify is HG_E_INVALID. */
 hg_err p11_aes_gcm_decrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *aad, size_t aad_len, const uint8_t *in,
 			   size_t n, uint8_t *pt, size_t *pt_len) HG_WARN_UNUSED;
+
+/* ---- TDES keys held as halves, and raw block cipher operations ----
+ *
+ * Card validation codes and ISO 9797-1 MAC algorithm 3 use each half of a 2-key TDES key
+ * on its own, as single DES. A general PKCS#11 token cannot do that with a CKK_DES2 object,
+ * nor split one inside its boundary, so such a key (spec->halves) is made as two CKK_DES
+ * objects instead: generated one by one, or unwrapped from two separately wrapped halves.
+ * The left half only encrypts, the right half only decrypts, which is all that TDES-EDE
+ * (E_left ∘ D_right ∘ E_left), CVV and the retail MAC need. They are never extractable.
+ * Their KCV is that of the TDES key they form. */
+
+/* Whether the token computes single DES (probed at p11_open); without it, keys held as
+ * halves cannot be made. SoftHSM inside this process needs hsm.openssl_legacy_provider. */
+bool p11_single_des(const struct hg_p11 *p);
+
+/* The CKA_ID of half 0 (left) or 1 (right) of the version id: the UUID with its variant bits
+ * set to 110 or 111, which no generated (variant 10) UUID has. */
+void p11_half_id(const hg_uuid *id, unsigned half, hg_uuid *out);
+
+/* Keys a raw block operation can use. */
+enum hg_block_key {
+	HG_BLK_AES,       /* an AES key: 16-byte blocks */
+	HG_BLK_TDES,      /* a TDES key object (2- or 3-key): 8-byte blocks */
+	HG_BLK_DES_LEFT,  /* the left half of a TDES key held as halves (encrypt only) */
+	HG_BLK_DES_RIGHT, /* its right half (decrypt only) */
+};
+/* Encrypts or decrypts n bytes (a whole number of blocks, at most 64 KiB) in ECB, or in CBC
+ * from iv when iv is not NULL (iv has the block's length), without padding. in and out may
+ * be the same buffer. A key without the needed usage is HG_E_KEY_USAGE. */
+hg_err p11_block(struct hg_p11 *p, const hg_uuid *id, enum hg_block_key key, bool encrypt, const uint8_t *iv,
+		 const uint8_t *in, size_t n, uint8_t *out) HG_WARN_UNUSED;
 
 #endif

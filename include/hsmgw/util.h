@@ -32,6 +32,8 @@ void b64url_encode(const uint8_t *in, size_t n, char *out);
 void hex_encode(const uint8_t *in, size_t n, char *out);
 /* Lowercase variant, for hashes. */
 void hex_encode_lower(const uint8_t *in, size_t n, char *out);
+/* Exactly 2n hex digits (either case) into n bytes; false for another length or a non-digit. */
+bool hex_decode(const char *in, uint8_t *out, size_t n) HG_WARN_UNUSED;
 
 /* ---- UUIDs (RFC 9562 version 4) ---- */
 typedef struct {

@@ -8,6 +8,7 @@
 #include <sys/prctl.h>
 
 #include "hsmgw/api.h"
+#include "hsmgw/payments.h"
 
 static void usage(void)
 {
@@ -60,6 +61,7 @@ int main(int argc, char **argv)
 	struct hg_audit *audit = NULL;
 	struct hg_server *srv = NULL;
 	struct hg_scheduler *sched = NULL;
+	pay_init(); /* locked memory for clear PINs, before any thread starts */
 	if (!(auth = auth_new(cfg, err, sizeof err)) || !(app.p11 = p11_open(cfg, err, sizeof err))) {
 		log_error("start: %s", err);
 		goto out;

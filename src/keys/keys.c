@@ -25,6 +25,8 @@ static hg_err invalid(char *detail, size_t len, const char *why)
 
 #define U(x)           (1u << HG_USE_##x)
 #define PAYMENT_USAGES (U(PIN) | U(PIN_VERIFY) | U(CVV))
+/* TDES keys with these usages use each half on its own (CVV, ISO 9797-1 algorithm 3). */
+#define HALVES_USAGES (U(CVV) | U(MAC))
 
 /* What each key type may be: its HSM type, sizes, and the usages it allows. Payment usages
  * (pin, pin_verify, cvv) stand alone: one per key, never with a generic usage (key
@@ -119,10 +121,10 @@ static hg_err check_spec(struct hg_key_spec *s, char *detail, size_t len)
 	const struct type_rule *r = rule_of(s->type);
 	if (!r)
 		return invalid(detail, len, "unsupported key type");
-	if (s->size == 0)
-		s->size = r->default_size;
 	if (s->usage == 0)
 		s->usage = r->default_usage;
+	if (s->size == 0)
+		s->size = r->kt == HG_KT_TDES && (s->usage & HALVES_USAGES) ? 128 : r->default_size;
 	if (r->kt == HG_KT_EC) {
 		if (!curve_bits(s->curve))
 			return invalid(detail, len, "EC keys need a curve: P-256, P-384 or P-521");
@@ -139,6 +141,18 @@ static hg_err check_spec(struct hg_key_spec *s, char *detail, size_t len)
 	unsigned pay = s->usage & PAYMENT_USAGES;
 	if (pay && (pay != s->usage || (pay & (pay - 1))))
 		return invalid(detail, len, "a payment usage (pin, pin_verify, cvv) stands alone on its key");
+	/* Card validation and ISO 9797-1 MAC keys are held as single-DES halves (keys_p11_spec):
+	 * 2-key only, alone on their key, and never leave the HSM. */
+	if (r->kt == HG_KT_TDES && (s->usage & HALVES_USAGES)) {
+		if (s->usage != (s->usage & HALVES_USAGES) || (s->usage & (s->usage - 1)))
+			return invalid(detail, len, "a TDES key with usage cvv or mac has that usage alone");
+		if (s->size != 128)
+			return invalid(detail, len, "TDES keys with usage cvv or mac are 2-key (size 128)");
+		if (s->exportable)
+			return invalid(detail, len,
+				       "TDES keys with usage cvv or mac are held in the HSM as single-DES halves and "
+				       "cannot be exported");
+	}
 	if (r->kt == HG_KT_RSA && (s->usage & (U(SIGN) | U(VERIFY))) &&
 	    (s->usage & (U(ENCRYPT) | U(DECRYPT) | U(WRAP) | U(UNWRAP))))
 		return invalid(detail, len, "an RSA key either signs or encrypts, not both");
@@ -155,6 +169,9 @@ static hg_err create_key(const struct hg_keys *k, const char *tenant, const stru
 	hg_err e = check_spec(spec, detail, len);
 	if (e != HG_OK)
 		return e;
+	if (strcmp(spec->type, "TDES") == 0 && (spec->usage & HALVES_USAGES) && !p11_single_des(k->p11))
+		return invalid(detail, len,
+			       "this HSM does not compute single DES, which TDES keys with usage cvv or mac need");
 	/* A taken name is refused before the HSM does any work; the unique index still
 	 * decides races. */
 	struct hg_key_row *existing = NULL;
@@ -255,7 +272,8 @@ hg_err keys_p11_spec(const struct hg_key_row *key, struct hg_p11_keyspec *out)
 				       .bits = (unsigned)key->size,
 				       .curve_bits = curve_bits(key->curve),
 				       .usage = p11_usage(r->kt, usage_bits(key)),
-				       .exportable = key->exportable};
+				       .exportable = key->exportable,
+				       .halves = r->kt == HG_KT_TDES && (usage_bits(key) & HALVES_USAGES)};
 	return HG_OK;
 }
 

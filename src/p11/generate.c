@@ -80,6 +80,13 @@ hg_err p11_generate(struct hg_p11 *p, const hg_uuid *id, const struct hg_p11_key
 		return e;
 	CK_OBJECT_HANDLE a = CK_INVALID_HANDLE, b = CK_INVALID_HANDLE;
 	CK_RV rv;
+	if (spec->halves) {
+		rv = halves_make(p, s->h, id, spec, NULL, kcv);
+		sess_return(p, s, rv);
+		if (rv != CKR_OK)
+			log_error("hsm: TDES key generation (as halves) failed: CKR 0x%08lx", (unsigned long)rv);
+		return p11_rv_err(rv);
+	}
 	if (type_is_pair(spec->type))
 		rv = gen_pair(p, s->h, id, spec, &b, &a);
 	else

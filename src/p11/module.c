@@ -147,6 +147,14 @@ struct hg_p11 *p11_open(const struct hg_config *cfg, char *err, size_t len)
 		setenv(name, eq + 1, 1);
 	}
 
+	/* A software token inside this process (SoftHSM) uses this process's OpenSSL 3, whose
+	 * single DES lives in the legacy provider; loading it explicitly means loading the
+	 * default provider explicitly too. */
+	if (cfg->hsm_openssl_legacy && (!(p->ossl_legacy = OSSL_PROVIDER_load(NULL, "legacy")) ||
+					!(p->ossl_default = OSSL_PROVIDER_load(NULL, "default")))) {
+		snprintf(err, len, "hsm.openssl_legacy_provider: OpenSSL's legacy provider cannot be loaded");
+		goto bad;
+	}
 	p->dl = dlopen(cfg->hsm_module, RTLD_NOW | RTLD_LOCAL);
 	if (!p->dl) {
 		snprintf(err, len, "cannot load PKCS#11 module %s: %s", cfg->hsm_module, dlerror());
@@ -189,6 +197,7 @@ struct hg_p11 *p11_open(const struct hg_config *cfg, char *err, size_t len)
 		goto bad;
 	}
 	p->wrap_algs = wrap_probe(p);
+	p->single_des = des_probe(p);
 	return p;
 bad:
 	p11_close(p);
@@ -206,6 +215,10 @@ void p11_close(struct hg_p11 *p)
 	/* The module stays mapped after C_Finalize: unloading a PKCS#11 module while its own
 	 * exit handlers or threads may still refer to it is unsafe, and a mapped module lets
 	 * leak reports name it. The process is ending, or opening it again reuses the mapping. */
+	if (p->ossl_legacy)
+		OSSL_PROVIDER_unload(p->ossl_legacy);
+	if (p->ossl_default)
+		OSSL_PROVIDER_unload(p->ossl_default);
 	hg_free_secret(p->pin, p->pin_len + 1);
 	handles_free(&p->handles);
 	pthread_mutex_destroy(&p->mu);

@@ -31,6 +31,8 @@ hg_err spec_check(const struct hg_p11_keyspec *spec)
 	    HG_P11_ENCRYPT | HG_P11_DECRYPT | HG_P11_SIGN | HG_P11_VERIFY | HG_P11_WRAP | HG_P11_UNWRAP | HG_P11_DERIVE;
 	if (spec->usage & ~all)
 		return HG_E_INVALID;
+	if (spec->halves && (spec->type != HG_KT_TDES || spec->bits != 128 || spec->exportable))
+		return HG_E_INVALID;
 	unsigned b = spec->bits;
 	switch (spec->type) {
 	case HG_KT_AES: return b == 128 || b == 192 || b == 256 ? HG_OK : HG_E_INVALID;
@@ -175,24 +177,31 @@ hg_err p11_destroy_all(struct hg_p11 *p, const hg_uuid *id)
 	hg_err e = sess_borrow(p, &s);
 	if (e != HG_OK)
 		return e;
-	/* Collect, end the search, then destroy: destroying during a search is not portable. A
-	 * key has at most two objects; the bound only stops a token that will not let go. */
+	/* The version's own CKA_ID and those of its halves, if it is held as halves. */
+	hg_uuid ids[3] = {*id};
+	p11_half_id(id, 0, &ids[1]);
+	p11_half_id(id, 1, &ids[2]);
+	/* Collect, end the search, then destroy: destroying during a search is not portable. An
+	 * ID has at most two objects; the bound only stops a token that will not let go. */
 	CK_RV rv = CKR_OK;
-	for (int round = 0; round < 8; round++) {
-		CK_OBJECT_HANDLE h[8];
-		CK_ULONG n = 0;
-		rv = objects_find(p, s->h, id, NULL, h, sizeof h / sizeof *h, &n);
-		if (rv != CKR_OK || n == 0)
-			break;
-		for (CK_ULONG i = 0; i < n && rv == CKR_OK; i++) {
-			rv = p->f->C_DestroyObject(s->h, h[i]);
-			if (rv == CKR_OBJECT_HANDLE_INVALID) /* gone meanwhile */
-				rv = CKR_OK;
+	for (int i = 0; i < 3 && rv == CKR_OK; i++) {
+		for (int round = 0; round < 4; round++) {
+			CK_OBJECT_HANDLE h[8];
+			CK_ULONG n = 0;
+			rv = objects_find(p, s->h, &ids[i], NULL, h, sizeof h / sizeof *h, &n);
+			if (rv != CKR_OK || n == 0)
+				break;
+			for (CK_ULONG j = 0; j < n && rv == CKR_OK; j++) {
+				rv = p->f->C_DestroyObject(s->h, h[j]);
+				if (rv == CKR_OBJECT_HANDLE_INVALID) /* gone meanwhile */
+					rv = CKR_OK;
+			}
+			if (rv != CKR_OK)
+				break;
 		}
-		if (rv != CKR_OK)
-			break;
 	}
-	handles_drop(&p->handles, id);
+	for (int i = 0; i < 3; i++)
+		handles_drop(&p->handles, &ids[i]);
 	sess_return(p, s, rv);
 	if (rv != CKR_OK)
 		log_error("hsm: destroying a key's objects failed: CKR 0x%08lx", (unsigned long)rv);

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include <openssl/provider.h>
 #include <p11-kit/pkcs11.h>
 
 #include "hsmgw/p11.h"
@@ -48,6 +49,8 @@ struct hg_p11 {
 
 	struct handle_cache handles;
 	unsigned wrap_algs; /* bit (1u << hg_wrap_alg) per algorithm the token implements; set at open */
+	bool single_des;    /* the token computes single DES (CKM_DES_ECB); set at open */
+	OSSL_PROVIDER *ossl_legacy, *ossl_default; /* hsm.openssl_legacy_provider */
 };
 
 /* A failure on the gateway's side of a PKCS#11 exchange (OpenSSL could not build or check
@@ -153,5 +156,33 @@ CK_RV pub_create_for_private(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HA
 /* ---- wrapping (wrap.c) ---- */
 /* The wrap algorithms the token implements, as bits (1u << hg_wrap_alg). */
 unsigned wrap_probe(struct hg_p11 *p);
+/* C_UnwrapKey of wrapped (n bytes) under uk into an object of template t; failures that come
+ * from the blob are CKR_WRAPPED_KEY_INVALID (as long as the session still answers). */
+CK_RV unwrap_data(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_MECHANISM *m, CK_OBJECT_HANDLE uk, const uint8_t *wrapped,
+		  size_t n, struct key_tmpl *t, CK_OBJECT_HANDLE *h);
+
+/* The length in bytes of the secret key h: CKA_VALUE_LEN, or where the token does not report
+ * it, the length of its AES-KWP wrapping under a session key less 8 (the key must be
+ * extractable then; the length is rounded up to 8). */
+CK_RV secret_measure(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, size_t *len);
+/* Sets CKA_EXTRACTABLE FALSE on h unless exportable (after secret_measure on an unwrapped key). */
+CK_RV extractable_restore(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, bool exportable);
+
+/* ---- TDES keys held as halves (block.c) ---- */
+/* Where an unwrapped key comes from. */
+struct unwrap_src {
+	CK_MECHANISM *m;
+	CK_OBJECT_HANDLE uk;
+	enum hg_wrap_alg alg;
+	const uint8_t *wrapped; /* the two halves, wrapped one by one, concatenated */
+	size_t n;
+};
+/* Whether the token computes single DES with a key it generates (probed once at open). */
+bool des_probe(struct hg_p11 *p);
+/* Makes the two single-DES halves of version id (spec->halves): generated (src NULL) or
+ * unwrapped from src; caches their handles and writes the KCV. Nothing is left behind on
+ * failure. */
+CK_RV halves_make(struct hg_p11 *p, CK_SESSION_HANDLE s, const hg_uuid *id, const struct hg_p11_keyspec *spec,
+		  const struct unwrap_src *src, char kcv[HG_KCV_HEX_LEN + 1]);
 
 #endif

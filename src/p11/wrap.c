@@ -198,8 +198,8 @@ hg_err p11_wrap(struct hg_p11 *p, const hg_uuid *wrapping_id, enum hg_wrap_alg a
  * integrity check or a PKCS#8 that does not decode as CKR_GENERAL_ERROR or
  * CKR_FUNCTION_FAILED, and a key of the wrong length for its type as a template error; if the
  * session still answers, the data was at fault, not the device. */
-static CK_RV unwrap_call(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_MECHANISM *m, CK_OBJECT_HANDLE uk,
-			 const uint8_t *wrapped, size_t n, struct key_tmpl *t, CK_OBJECT_HANDLE *h)
+CK_RV unwrap_data(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_MECHANISM *m, CK_OBJECT_HANDLE uk, const uint8_t *wrapped,
+		  size_t n, struct key_tmpl *t, CK_OBJECT_HANDLE *h)
 {
 	CK_RV rv = p->f->C_UnwrapKey(s, m, uk, (CK_BYTE_PTR)wrapped, n, t->a, t->n, h);
 	if (rv == CKR_OK)
@@ -216,15 +216,41 @@ static CK_RV unwrap_call(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_MECHANISM *m,
 	return rv;
 }
 
-/* Whether the unwrapped key h is of the spec's size (its type is the template's). A secret
- * key's length comes from CKA_VALUE_LEN when the token reports it. SoftHSM 2.6.1 leaves it 0
- * on unwrapped keys (and refuses it in the unwrap template), and DES keys have none: then an
- * AES-KWP blob's length tells it (RFC 5649: 8 bytes more than the key rounded up to 8), which
- * is exact for AES and TDES and to 8 bytes for HMAC. Under RSA-OAEP on such a token only the
- * token's own rule per type holds (AES 16/24/32 bytes, DES2 16, DES3 24); the KCV is then the
- * caller's check of the size. */
+CK_RV secret_measure(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, size_t *len)
+{
+	*len = 0;
+	CK_ULONG vl = 0;
+	CK_ATTRIBUTE a = {CKA_VALUE_LEN, &vl, sizeof vl};
+	CK_RV rv = p->f->C_GetAttributeValue(s, h, &a, 1);
+	if (rv == CKR_OK && vl != 0 && vl != CK_UNAVAILABLE_INFORMATION) {
+		*len = vl;
+		return CKR_OK;
+	}
+	/* The token does not say (SoftHSM 2.6.1 on unwrapped keys, and DES keys never): ask how
+	 * long the key's AES-KWP wrapping under a throw-away session key would be, which is 8
+	 * bytes more than the key rounded up to 8 (RFC 5649). Only the length is asked for; no
+	 * wrapping is returned. */
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ULONG klen = 16;
+	CK_ATTRIBUTE t[] = {
+	    {CKA_TOKEN, &no, sizeof no}, {CKA_WRAP, &yes, sizeof yes}, {CKA_VALUE_LEN, &klen, sizeof klen}};
+	CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0}, kwp = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
+	CK_OBJECT_HANDLE kek = CK_INVALID_HANDLE;
+	rv = p->f->C_GenerateKey(s, &gen, t, sizeof t / sizeof *t, &kek);
+	CK_ULONG wl = 0;
+	if (rv == CKR_OK)
+		rv = p->f->C_WrapKey(s, &kwp, kek, h, NULL, &wl);
+	if (kek != CK_INVALID_HANDLE)
+		p->f->C_DestroyObject(s, kek);
+	if (rv == CKR_OK && wl >= 16)
+		*len = wl - 8; /* rounded up to 8: exact for AES, DES and TDES, to 8 bytes for HMAC */
+	return rv;
+}
+
+/* Whether the unwrapped key h is of the spec's size (its type is the template's). RSA: the
+ * modulus; EC: the curve; secret keys: their length as secret_measure finds it. */
 static CK_RV unwrapped_check(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
-			     const struct hg_p11_keyspec *spec, enum hg_wrap_alg alg, size_t wrapped_len)
+			     const struct hg_p11_keyspec *spec)
 {
 	uint8_t *v = NULL;
 	size_t n = 0;
@@ -238,16 +264,8 @@ static CK_RV unwrapped_check(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HA
 		rv = attr_alloc(p, s, h, CKA_EC_PARAMS, &v, &n);
 		fits = rv != CKR_OK || (n == c->params_len && memcmp(v, c->params, n) == 0);
 	} else {
-		size_t want = spec->bits / 8;
-		CK_ULONG len = 0;
-		CK_ATTRIBUTE a = {CKA_VALUE_LEN, &len, sizeof len};
-		rv = p->f->C_GetAttributeValue(s, h, &a, 1);
-		if (rv == CKR_ATTRIBUTE_TYPE_INVALID)
-			rv = CKR_OK;
-		if (rv == CKR_OK && len != 0)
-			fits = len == want;
-		else if (rv == CKR_OK && alg == HG_WRAP_AES_KWP)
-			fits = wrapped_len == 8 + ((want + 7) & ~(size_t)7);
+		rv = secret_measure(p, s, h, &n);
+		fits = rv != CKR_OK || n == ((spec->bits / 8 + 7) & ~(size_t)7);
 	}
 	free(v);
 	if (rv == CKR_OK && !fits) {
@@ -255,6 +273,16 @@ static CK_RV unwrapped_check(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HA
 		rv = CKR_WRAPPED_KEY_INVALID;
 	}
 	return rv;
+}
+
+/* A secret key is unwrapped extractable, so that its length can be measured, and made
+ * non-extractable at once unless the spec wants it exportable (allowed: CKA_EXTRACTABLE may
+ * go from TRUE to FALSE; unwrapped keys are never "never extractable" anyway). */
+CK_RV extractable_restore(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, bool exportable)
+{
+	CK_BBOOL no = CK_FALSE;
+	CK_ATTRIBUTE a = {CKA_EXTRACTABLE, &no, sizeof no};
+	return exportable ? CKR_OK : p->f->C_SetAttributeValue(s, h, &a, 1);
 }
 
 hg_err p11_unwrap(struct hg_p11 *p, const hg_uuid *unwrapping_id, enum hg_wrap_alg alg, const uint8_t *wrapped,
@@ -285,14 +313,24 @@ hg_err p11_unwrap(struct hg_p11 *p, const hg_uuid *unwrapping_id, enum hg_wrap_a
 	 * switched off afterwards unless the usage has it. */
 	unsigned forced = usage_needed_while_making(spec, true);
 	CK_OBJECT_CLASS cls = pair ? CKO_PRIVATE_KEY : CKO_SECRET_KEY;
+	struct hg_p11_keyspec made = *spec;
+	made.exportable = spec->exportable || !pair; /* see extractable_restore */
 	struct key_tmpl t;
-	tmpl_init(&t, cls, spec, new_id, spec->usage | forced);
+	tmpl_init(&t, cls, &made, new_id, spec->usage | forced);
 	struct wrap_mech wm;
 	wrap_mech_init(&wm, alg);
+	if (rv == CKR_OK && spec->halves) {
+		struct unwrap_src src = {&wm.m, uk, alg, wrapped, n};
+		rv = halves_make(p, s->h, new_id, spec, &src, kcv);
+		sess_return(p, s, rv);
+		return p11_rv_err(rv);
+	}
 	if (rv == CKR_OK)
-		rv = unwrap_call(p, s->h, &wm.m, uk, wrapped, n, &t, &h);
+		rv = unwrap_data(p, s->h, &wm.m, uk, wrapped, n, &t, &h);
 	if (rv == CKR_OK)
-		rv = unwrapped_check(p, s->h, h, spec, alg, n);
+		rv = unwrapped_check(p, s->h, h, spec);
+	if (rv == CKR_OK && !pair)
+		rv = extractable_restore(p, s->h, h, spec->exportable);
 	if (rv == CKR_OK && !pair) {
 		rv = secret_finish(p, s->h, h, spec, forced, kcv);
 		/* SoftHSM unwraps a value of any length and refuses only its first use: a key

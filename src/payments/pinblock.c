@@ -11,7 +11,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "hsmgw/payments.h"
+#include "payments_internal.h"
 
 static const char *const names[HG_PIN_FORMAT_COUNT] = {"ISO-0", "ISO-1", "ISO-3", "ISO-4"};
 static const uint8_t control[HG_PIN_FORMAT_COUNT] = {0x0, 0x1, 0x3, 0x4};
@@ -42,20 +42,9 @@ bool pin_format_pan_bound(enum hg_pin_format f)
 	return f != HG_PIN_ISO1;
 }
 
-static bool digits(const char *s, size_t min, size_t max)
-{
-	size_t n = strlen(s);
-	if (n < min || n > max)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-	return true;
-}
-
 bool pin_pan_ok(const char *pan)
 {
-	return digits(pan, 12, 19);
+	return pay_digits(pan, 12, 19, false);
 }
 
 static void set_nibble(uint8_t *b, size_t i, unsigned v)
@@ -107,7 +96,8 @@ static bool pin_read(const uint8_t *b, uint8_t c, char pin[HG_PIN_MAX + 1], size
 
 hg_err pin_block_encode(enum hg_pin_format f, const char *pin, const char *pan, uint8_t out[8])
 {
-	if (f == HG_PIN_ISO4 || !digits(pin, HG_PIN_MIN, HG_PIN_MAX) || (pin_format_pan_bound(f) && !pin_pan_ok(pan)))
+	if (f == HG_PIN_ISO4 || !pay_digits(pin, HG_PIN_MIN, HG_PIN_MAX, false) ||
+	    (pin_format_pan_bound(f) && !pin_pan_ok(pan)))
 		return HG_E_INVALID;
 	uint8_t rnd[8], panf[8];
 	if (RAND_bytes(rnd, sizeof rnd) != 1)
@@ -154,7 +144,7 @@ hg_err pin_block_decode(enum hg_pin_format f, const uint8_t in[8], const char *p
 
 hg_err pin_iso4_pin_field(const char *pin, uint8_t out[16])
 {
-	if (!digits(pin, HG_PIN_MIN, HG_PIN_MAX))
+	if (!pay_digits(pin, HG_PIN_MIN, HG_PIN_MAX, false))
 		return HG_E_INVALID;
 	memset(out, 0, 16);
 	pin_head(out, control[HG_PIN_ISO4], pin);

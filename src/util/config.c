@@ -14,7 +14,7 @@ const char *const hg_jwt_alg_names[HG_ALG_COUNT] = {
     "RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "HS256", "HS384", "HS512",
 };
 
-enum ctype { C_STR, C_UINT, C_ENV, C_ALGS };
+enum ctype { C_STR, C_UINT, C_BOOL, C_ENV, C_ALGS };
 
 struct ckey {
 	const char *section; /* NULL: a top-level key */
@@ -46,6 +46,7 @@ static const struct ckey config_keys[] = {
     {"hsm", "sessions", C_UINT, CFG(hsm_sessions), false, NULL, 8, 1, 1024},
     {"hsm", "wait_ms", C_UINT, CFG(hsm_wait_ms), false, NULL, 2000, 1, 60000},
     {"hsm", "module_env", C_ENV, CFG(hsm_env), false, NULL, 0, 0, 0},
+    {"hsm", "openssl_legacy_provider", C_BOOL, CFG(hsm_openssl_legacy), false, NULL, 0, 0, 1},
     {"audit", "chain_id", C_STR, CFG(audit_chain_id), false, "hsmgwd", 0, 0, 0},
     {"audit", "batch_max", C_UINT, CFG(audit_batch_max), false, NULL, 1024, 1, 65536},
     {"audit", "commit_timeout_ms", C_UINT, CFG(audit_commit_timeout_ms), false, NULL, 5000, 100, 600000},
@@ -94,6 +95,11 @@ static bool store_value(const struct ckey *k, json_t *v, void *base, const char 
 		*(unsigned *)dst = (unsigned)i;
 		return true;
 	}
+	case C_BOOL:
+		if (!json_is_boolean(v))
+			return set_err(err, len, "%s: must be true or false", where);
+		*(bool *)dst = json_is_true(v);
+		return true;
 	case C_ENV: {
 		if (!json_is_object(v))
 			return set_err(err, len, "%s: must be an object of strings", where);
@@ -151,6 +157,8 @@ static void apply_defaults(const struct ckey *keys, size_t n, void *base)
 			*(char **)dst = strdup(keys[i].def_str);
 		else if (keys[i].type == C_UINT)
 			*(unsigned *)dst = keys[i].def_uint;
+		else if (keys[i].type == C_BOOL)
+			*(bool *)dst = keys[i].def_uint != 0;
 	}
 }
 
@@ -305,6 +313,7 @@ static json_t *dump_value(const struct ckey *k, const void *base)
 	switch (k->type) {
 	case C_STR: return *(char *const *)src ? json_string(*(char *const *)src) : json_null();
 	case C_UINT: return json_integer(*(const unsigned *)src);
+	case C_BOOL: return json_boolean(*(const bool *)src);
 	case C_ENV: {
 		json_t *o = json_object();
 		for (char *const *e = *(char **const *)src; e && *e; e++) {

@@ -149,11 +149,16 @@ void km_attrs(const char *key_id, int version, bool private_or_secret, struct hg
 {
 	hg_uuid id;
 	km_hsm_id(key_id, version, &id);
+	km_attrs_of(&id, private_or_secret, out);
+}
+
+void km_attrs_of(const hg_uuid *hsm_id, bool private_or_secret, struct hg_p11_attrs *out)
+{
 	char err[512] = "";
 	log_set_level(HG_LOG_WARN); /* not the module's banner on every read */
 	struct hg_p11 *p = p11_open(h_cfg, err, sizeof err);
 	ck_assert_msg(p != NULL, "p11_open: %s", err);
-	hg_err e = p11_key_attrs(p, &id, private_or_secret, out);
+	hg_err e = p11_key_attrs(p, hsm_id, private_or_secret, out);
 	p11_close(p);
 	ck_assert_msg(e == HG_OK, "p11_key_attrs: %s", hg_err_code(e));
 }

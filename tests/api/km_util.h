@@ -55,6 +55,8 @@ void km_hsm_id(const char *key_id, int version, hg_uuid *out);
 /* The attributes of a key version's secret or private object (private_or_secret) or its
  * public object, read from the token in this process. */
 void km_attrs(const char *key_id, int version, bool private_or_secret, struct hg_p11_attrs *out);
+/* The same for the objects with CKA_ID hsm_id. */
+void km_attrs_of(const hg_uuid *hsm_id, bool private_or_secret, struct hg_p11_attrs *out);
 
 /* Encrypts under key and returns the envelope (caller frees); asserts 200 and key_version. */
 #define km_encrypt(key, pt_b64, want_version) km_encrypt_at(__FILE__, __LINE__, (key), (pt_b64), (want_version))
