@@ -54,6 +54,14 @@ const struct hg_route api_routes[] = {
 	V1("POST", "/v1/keys/{key}/mac/verify", api_crypto_mac_verify, HG_SCOPE_CRYPTO_MAC, "crypto.mac_verify", NULL, 0, KEEP),
 	/* Random bytes may become key material: never kept for Idempotency-Key. */
 	V1("POST", "/v1/random", api_crypto_random, HG_SCOPE_CRYPTO_ENCRYPT, "crypto.random", NULL, 0, NO_KEEP),
+	/* Payments: the responses carry PIN blocks and card values, never kept. */
+	V1("POST", "/v1/payments/pin/translate", api_payments_pin_translate, HG_SCOPE_PAYMENTS_PIN, "payments.pin_translate", NULL, 0, NO_KEEP),
+	V1("POST", "/v1/payments/pin/verify", api_payments_pin_verify, HG_SCOPE_PAYMENTS_PIN, "payments.pin_verify", NULL, 0, NO_KEEP),
+	V1("POST", "/v1/payments/pin/pvv", api_payments_pin_pvv, HG_SCOPE_PAYMENTS_PIN, "payments.pin_pvv", NULL, 0, NO_KEEP),
+	V1("POST", "/v1/payments/card/cvv", api_payments_cvv, HG_SCOPE_PAYMENTS_CARD, "payments.cvv", NULL, 0, NO_KEEP),
+	V1("POST", "/v1/payments/card/cvv/verify", api_payments_cvv_verify, HG_SCOPE_PAYMENTS_CARD, "payments.cvv_verify", NULL, 0, NO_KEEP),
+	V1("POST", "/v1/payments/mac", api_payments_mac, HG_SCOPE_PAYMENTS_MAC, "payments.mac", NULL, 0, KEEP),
+	V1("POST", "/v1/payments/mac/verify", api_payments_mac_verify, HG_SCOPE_PAYMENTS_MAC, "payments.mac_verify", NULL, 0, KEEP),
 	OPS("/healthz", api_ops_healthz, "ops.healthz"),
 	OPS("/readyz", api_ops_readyz, "ops.readyz"),
 	OPS("/openapi.json", api_ops_openapi, "ops.openapi"),

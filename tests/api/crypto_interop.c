@@ -67,15 +67,21 @@ static void oaep_encrypt(EVP_PKEY *pub, const EVP_MD *md, const uint8_t *in, siz
 }
 
 void ci_import_known_at(const char *file, int line, const char *type, int size, json_t *usage, const uint8_t *key,
-			size_t n, char id[KM_ID_LEN])
+			size_t n, size_t parts, char id[KM_ID_LEN])
 {
 	char kek[KM_ID_LEN], name[H_NAME_MAX];
 	km_key_id("kek", json_pack("{s:s, s:i, s:[s, s]}", "type", "RSA", "size", 2048, "usage", "wrap", "unwrap"), kek,
 		  NULL);
 	EVP_PKEY *pub = ci_public_key_at(file, line, kek);
-	uint8_t wrapped[512];
-	size_t wl;
-	oaep_encrypt(pub, EVP_sha1(), key, n, wrapped, &wl);
+	/* Each part wrapped on its own, the results concatenated (keys held as halves). */
+	uint8_t wrapped[2 * 512];
+	size_t wl = 0;
+	ck_assert(parts == 1 || parts == 2);
+	for (size_t i = 0; i < parts; i++) {
+		size_t l;
+		oaep_encrypt(pub, EVP_sha1(), key + i * (n / parts), n / parts, wrapped + wl, &l);
+		wl += l;
+	}
 	EVP_PKEY_free(pub);
 	char *w64 = h_b64(wrapped, wl);
 	h_name(name, "known");

@@ -29,11 +29,15 @@ EVP_PKEY *ci_public_key_at(const char *file, int line, const char *key);
 
 /* Imports the known bytes key[0..n) as a key of type and size with usage (a JSON array,
  * taken), wrapped by OpenSSL with RSA-OAEP-SHA1 under the public key of a fresh RSA-2048 key
- * with usage wrap and unwrap; asserts 201 and writes the new key's id. */
+ * with usage wrap and unwrap; asserts 201 and writes the new key's id. ci_import_known_halves
+ * wraps each half of the key on its own and sends the two concatenated, as keys held as
+ * halves (TDES with usage cvv or mac) are imported. */
 #define ci_import_known(type, size, usage, key, n, id)                                                                 \
-	ci_import_known_at(__FILE__, __LINE__, (type), (size), (usage), (key), (n), (id))
+	ci_import_known_at(__FILE__, __LINE__, (type), (size), (usage), (key), (n), 1, (id))
+#define ci_import_known_halves(type, size, usage, key, n, id)                                                          \
+	ci_import_known_at(__FILE__, __LINE__, (type), (size), (usage), (key), (n), 2, (id))
 void ci_import_known_at(const char *file, int line, const char *type, int size, json_t *usage, const uint8_t *key,
-			size_t n, char id[KM_ID_LEN]);
+			size_t n, size_t parts, char id[KM_ID_LEN]);
 
 /* The decoded base64 string member of a response (asserted present); the caller frees. */
 #define ci_bytes(r, member, n) ci_bytes_at(__FILE__, __LINE__, (r), (member), (n))
@@ -52,5 +56,6 @@ void ci_expect_400_at(const char *file, int line, struct h_resp *r, const char *
 
 TCase *tcase_crypto_interop(void);
 TCase *tcase_crypto_interop2(void);
+TCase *tcase_payments(void);
 
 #endif
