@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "hsmgw/util.h"
 
 static const char b64_std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -133,23 +135,13 @@ void hex_encode_lower(const uint8_t *in, size_t n, char *out)
 	hex_with(in, n, out, "0123456789abcdef");
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 bool hex_decode(const char *in, uint8_t *out, size_t n)
 {
 	if (strlen(in) != 2 * n)
 		return false;
 	for (size_t i = 0; i < n; i++) {
-		int hi = hex_value(in[2 * i]), lo = hex_value(in[2 * i + 1]);
+		int hi = OPENSSL_hexchar2int((unsigned char)in[2 * i]),
+		    lo = OPENSSL_hexchar2int((unsigned char)in[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return false;
 		out[i] = (uint8_t)(hi << 4 | lo);

@@ -32,17 +32,6 @@ void uuid_format(const hg_uuid *u, char out[HG_UUID_STR_LEN + 1])
 	out[o] = '\0';
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 bool uuid_parse(const char *s, hg_uuid *u)
 {
 	if (strlen(s) != HG_UUID_STR_LEN)
@@ -55,7 +44,7 @@ bool uuid_parse(const char *s, hg_uuid *u)
 			i++;
 			continue;
 		}
-		int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+		int hi = OPENSSL_hexchar2int((unsigned char)s[i]), lo = OPENSSL_hexchar2int((unsigned char)s[i + 1]);
 		if (hi < 0 || lo < 0)
 			return false;
 		u->b[j++] = (uint8_t)(hi << 4 | lo);
