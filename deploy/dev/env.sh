@@ -134,7 +134,13 @@ write_config() {
     "module_env": {"SOFTHSM2_CONF": "$VAR/hsm/softhsm2.conf"},
     "openssl_legacy_provider": true
   },
-  "audit": {"chain_id": "dev-$(hostname -s)-$port"},
+  "audit": {
+    "chain_id": "dev-$(hostname -s)-$port",
+    "checkpoint_rows": 200,
+    "checkpoint_seconds": 2,
+    "anchor_dir": "$VAR/audit-anchors",
+    "siem_file": "$VAR/audit-siem.jsonl"
+  },
   "log": {"level": "info"},
   "tenants": [$tenants
   ]
@@ -145,7 +151,7 @@ CONF
 case $cmd in
   up)
     port=$3 bin=$4
-    mkdir -p "$VAR"
+    mkdir -p "$VAR" "$VAR/audit-anchors"
     setup_hsm
     setup_tenants
     setup_pg

@@ -33,10 +33,14 @@ struct hg_audit_entry {
 };
 
 struct hg_audit;
+struct hg_audit_signer;
+struct hg_p11;
 
 /* Starts the writer thread, appending to chain chain_id (each process writes its own chain).
- * It connects lazily and reconnects by itself. */
-struct hg_audit *audit_start(const struct hg_config *cfg, const char *chain_id);
+ * It connects lazily and reconnects by itself. With a signer it also signs the chain's head
+ * every audit.checkpoint_rows rows or audit.checkpoint_seconds seconds (and at stop), stores
+ * the checkpoint, and writes the newest one to <audit.anchor_dir>/<chain id>.json when set. */
+struct hg_audit *audit_start(const struct hg_config *cfg, const char *chain_id, struct hg_audit_signer *signer);
 /* Drains the queue (every submitted row is written or failed), then stops the writer. */
 void audit_stop(struct hg_audit *a);
 
@@ -59,5 +63,39 @@ size_t audit_canonical(char *out, size_t cap, const char *chain_id, int64_t seq,
 void audit_hash(const char *canonical, size_t n, char out[65]);
 
 const char *audit_outcome_name(enum hg_outcome o);
+
+/* ---- signed checkpoints (checkpoint.c) ----
+ * The audit signing key is an ECDSA P-256 key pair in the HSM, created once by the first
+ * gateway that starts (usage sign and verify, never exportable) under a fixed CKA_ID, and
+ * found by every later start. Its public key's fingerprint (SHA-256 of the DER
+ * SubjectPublicKeyInfo, lowercase hex) is stored with every checkpoint. */
+struct hg_audit_signer *audit_signer_open(struct hg_p11 *p, char *err, size_t len);
+void audit_signer_close(struct hg_audit_signer *s);
+const char *audit_signer_fingerprint(const struct hg_audit_signer *s);
+/* The public key as PEM, for auditors (hsmgwctl audit public-key, the anchor file). */
+const char *audit_signer_public_pem(const struct hg_audit_signer *s);
+
+/* What a checkpoint signs, as netstrings like the rows: "hsmgw-checkpoint-v1", chain id,
+ * seq, head hash, ts_us. Returns the length it needs (writes at most cap bytes). */
+size_t audit_checkpoint_message(char *out, size_t cap, const char *chain_id, int64_t seq, const char *head_hash,
+				int64_t ts_us);
+
+/* ---- verification (verify.c): needs only read access to the database and the public key ---- */
+struct hg_audit_verify {
+	bool ok;
+	int64_t rows_checked, chains, checkpoints_verified;
+	int64_t first_broken_id; /* the first row found wrong (0: none, or no row to name) */
+	char problem[512];       /* what is wrong, in words ("" when ok); names ids, never values */
+};
+/* Recomputes every chain (sequence, linkage, each row's hash) and checks every checkpoint:
+ * its signature under public_pem (a PEM public key; NULL skips signatures) and that the row
+ * at its seq still has the signed hash. anchor_dir (NULL: none) holds each chain's newest
+ * checkpoint as kept outside the database: each must be in the database, validly signed,
+ * and its rows present, so cutting off a chain's tail is seen. conninfo: any role that may
+ * SELECT the audit tables. */
+hg_err audit_verify(const char *conninfo, const char *public_pem, const char *anchor_dir,
+		    struct hg_audit_verify *out) HG_WARN_UNUSED;
+/* The anchor file of a chain: <dir>/<chain id with anything but [A-Za-z0-9._-] as _>.json. */
+void audit_anchor_path(const char *dir, const char *chain_id, char *out, size_t cap);
 
 #endif

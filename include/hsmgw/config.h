@@ -59,6 +59,10 @@ struct hg_config {
 	char *audit_chain_id;
 	unsigned audit_batch_max;
 	unsigned audit_commit_timeout_ms;
+	unsigned audit_checkpoint_rows; /* sign the chain head every this many rows … */
+	unsigned audit_checkpoint_s;    /* … or this many seconds, whichever comes first */
+	char *audit_anchor_dir;         /* each chain's newest checkpoint, kept outside the database (NULL: none) */
+	char *audit_siem_file;          /* every committed row as a JSON line (NULL: none) */
 
 	unsigned lifecycle_interval_s; /* 0: this instance runs no scheduler */
 

@@ -165,6 +165,27 @@ hg_err store_audit_head(struct hg_db_conn *c, const char *chain_id, int64_t *seq
 /* Appends rows with one COPY (one transaction). */
 hg_err store_audit_append(struct hg_db_conn *c, const struct hg_audit_record *rows, size_t n) HG_WARN_UNUSED;
 
+/* A signed checkpoint of a chain's head. */
+struct hg_audit_checkpoint {
+	int64_t id; /* 0 until stored */
+	char chain_id[129];
+	int64_t seq, ts_us;
+	char head_hash[65];
+	char key_fingerprint[65];
+	char signature[129]; /* base64 of the raw ECDSA P-256 signature r ‖ s */
+};
+hg_err store_audit_checkpoint_insert(struct hg_db_conn *c, const struct hg_audit_checkpoint *cp) HG_WARN_UNUSED;
+
+/* The verifier's reads. Every chain id (sorted); *ids and each string are malloc'd. */
+hg_err store_audit_chain_ids(struct hg_db_conn *c, char ***ids, size_t *n) HG_WARN_UNUSED;
+/* Calls fn for every row of the chain in order of seq (paged), with its id; fn returning
+ * false stops the walk. */
+hg_err store_audit_walk(struct hg_db_conn *c, const char *chain_id,
+			bool (*fn)(void *ctx, int64_t id, const struct hg_audit_record *r), void *ctx) HG_WARN_UNUSED;
+/* The chain's checkpoints in order of seq; *out is malloc'd. */
+hg_err store_audit_checkpoints(struct hg_db_conn *c, const char *chain_id, struct hg_audit_checkpoint **out,
+			       size_t *n) HG_WARN_UNUSED;
+
 /* ---- migrations ---- */
 /* Applies every not yet applied NNN_name.sql file of dir in order, each in its own
  * transaction, under an advisory lock, recording them in schema_migrations. Progress goes to

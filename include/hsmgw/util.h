@@ -35,6 +35,11 @@ void hex_encode_lower(const uint8_t *in, size_t n, char *out);
 /* Exactly 2n hex digits (either case) into n bytes; false for another length or a non-digit. */
 bool hex_decode(const char *in, uint8_t *out, size_t n) HG_WARN_UNUSED;
 
+/* ---- ECDSA signature encodings ---- */
+/* Raw r ‖ s (n bytes, two equal halves, as PKCS#11 returns them) → a DER ECDSA-Sig-Value of
+ * at most cap bytes; returns its length, or 0 if it does not fit. */
+size_t ecdsa_raw_to_der(const uint8_t *raw, size_t n, uint8_t *der, size_t cap);
+
 /* ---- UUIDs (RFC 9562 version 4) ---- */
 typedef struct {
 	uint8_t b[16];

@@ -65,26 +65,6 @@ static size_t ec_field(const char *curve)
 	return strcmp(curve, "P-256") == 0 ? 32 : strcmp(curve, "P-384") == 0 ? 48 : 66;
 }
 
-/* raw r ‖ s → DER ECDSA-Sig-Value; returns the DER length or 0. */
-static size_t ecdsa_raw_to_der(const uint8_t *raw, size_t n, uint8_t *der, size_t cap)
-{
-	ECDSA_SIG *sig = ECDSA_SIG_new();
-	BIGNUM *r = BN_bin2bn(raw, (int)(n / 2), NULL), *s = BN_bin2bn(raw + n / 2, (int)(n / 2), NULL);
-	size_t len = 0;
-	if (sig && r && s && ECDSA_SIG_set0(sig, r, s) == 1) {
-		r = s = NULL;
-		int l = i2d_ECDSA_SIG(sig, NULL);
-		if (l > 0 && (size_t)l <= cap) {
-			uint8_t *p = der;
-			len = (size_t)i2d_ECDSA_SIG(sig, &p);
-		}
-	}
-	BN_free(r);
-	BN_free(s);
-	ECDSA_SIG_free(sig);
-	return len;
-}
-
 /* DER → raw r ‖ s of 2·field bytes; false if it does not parse or does not fit. */
 static bool ecdsa_der_to_raw(const uint8_t *der, size_t n, size_t field, uint8_t *raw)
 {

@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <openssl/sha.h>
 
-#include "hsmgw/audit.h"
-#include "hsmgw/store.h"
+#include "audit_internal.h"
 
 struct qrow {
 	struct hg_audit_entry e;
@@ -39,6 +39,14 @@ struct hg_audit {
 	bool head_known;
 	int64_t seq;
 	char prev_hash[65];
+
+	/* Checkpoints and the SIEM feed (writer-only). */
+	struct hg_audit_signer *signer;
+	unsigned checkpoint_rows;
+	int64_t checkpoint_us;
+	int64_t rows_since_cp, last_cp_mono_us;
+	char *anchor_dir;
+	FILE *siem;
 };
 
 const char *audit_outcome_name(enum hg_outcome o)
@@ -46,7 +54,7 @@ const char *audit_outcome_name(enum hg_outcome o)
 	return o == HG_OUTCOME_SUCCESS ? "success" : o == HG_OUTCOME_DENIED ? "denied" : "error";
 }
 
-static size_t put_field(char *out, size_t cap, size_t at, const char *s)
+size_t netstring_put(char *out, size_t cap, size_t at, const char *s)
 {
 	int n = s ? snprintf(at < cap ? out + at : NULL, at < cap ? cap - at : 0, "%zu:%s,", strlen(s), s)
 		  : snprintf(at < cap ? out + at : NULL, at < cap ? cap - at : 0, "~,");
@@ -69,7 +77,7 @@ size_t audit_canonical(char *out, size_t cap, const char *chain_id, int64_t seq,
 	    key_version ? kv_s : NULL, outcome,  st_s,  error_code, hsm_node, du_s,   prev_hash};
 	size_t at = 0;
 	for (size_t i = 0; i < sizeof f / sizeof *f; i++)
-		at = put_field(out, cap, at, f[i]);
+		at = netstring_put(out, cap, at, f[i]);
 	return at;
 }
 
@@ -109,6 +117,100 @@ static hg_err writer_ready(struct hg_audit *a)
 static void tenant_or_null(const char *s, const char **out)
 {
 	*out = s[0] ? s : NULL;
+}
+
+/* ---- the SIEM feed: committed rows as JSON lines ---- */
+
+static void siem_rows(struct hg_audit *a, const struct hg_audit_record *recs, size_t n)
+{
+	if (!a->siem)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const struct hg_audit_record *r = &recs[i];
+		char ts[40];
+		time_format_rfc3339(r->ts_us, ts);
+		json_t *o = json_pack(
+		    "{s:s, s:s, s:I, s:s, s:s?, s:s?, s:s, s:s, s:s?, s:s, s:i, s:s?, s:s?, s:I, s:s, s:s}", "type",
+		    "audit_row", "chain_id", r->chain_id, "seq", (json_int_t)r->seq, "ts", ts, "tenant", r->tenant,
+		    "caller", r->caller, "request_id", r->request_id, "operation", r->operation, "key_id", r->key_id,
+		    "outcome", r->outcome, "http_status", r->http_status, "error_code", r->error_code, "hsm_node",
+		    r->hsm_node, "duration_us", (json_int_t)r->duration_us, "prev_hash", r->prev_hash, "hash", r->hash);
+		if (o && r->key_version)
+			json_object_set_new(o, "key_version", json_integer(r->key_version));
+		if (o)
+			json_dumpf(o, a->siem, JSON_COMPACT);
+		fputc('\n', a->siem);
+		json_decref(o);
+	}
+	if (fflush(a->siem) != 0)
+		log_error("audit: the SIEM feed cannot be written");
+}
+
+/* ---- checkpoints ---- */
+
+static json_t *checkpoint_json(const struct hg_audit_checkpoint *cp, const char *pem)
+{
+	return json_pack("{s:s, s:s, s:I, s:s, s:I, s:s, s:s, s:s}", "type", "audit_checkpoint", "chain_id",
+			 cp->chain_id, "seq", (json_int_t)cp->seq, "head_hash", cp->head_hash, "ts_us",
+			 (json_int_t)cp->ts_us, "key_fingerprint", cp->key_fingerprint, "signature", cp->signature,
+			 "public_key", pem);
+}
+
+/* The newest checkpoint, outside the database: written to a temporary file and renamed, so a
+ * reader sees the old one or the new one, never half of either. */
+static void anchor_write(struct hg_audit *a, const json_t *j)
+{
+	char path[4096], tmp[4200];
+	audit_anchor_path(a->anchor_dir, a->chain_id, path, sizeof path);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	bool ok = f && json_dumpf(j, f, JSON_INDENT(2)) == 0 && fputc('\n', f) != EOF;
+	ok = f && fclose(f) == 0 && ok;
+	if (!ok || rename(tmp, path) != 0)
+		log_error("audit: the anchor file %s cannot be written", path);
+}
+
+/* Signs the chain's head and stores the checkpoint; a failure is logged and retried at the
+ * next occasion (it never fails requests: their rows are committed). */
+static void checkpoint(struct hg_audit *a)
+{
+	if (!a->signer || a->rows_since_cp == 0 || !a->conn || !a->head_known)
+		return;
+	struct hg_audit_checkpoint cp = {.seq = a->seq, .ts_us = time_now_us()};
+	snprintf(cp.chain_id, sizeof cp.chain_id, "%s", a->chain_id);
+	memcpy(cp.head_hash, a->prev_hash, sizeof cp.head_hash);
+	snprintf(cp.key_fingerprint, sizeof cp.key_fingerprint, "%s", audit_signer_fingerprint(a->signer));
+	char msg[512];
+	size_t n = audit_checkpoint_message(msg, sizeof msg, cp.chain_id, cp.seq, cp.head_hash, cp.ts_us);
+	uint8_t sig[64];
+	hg_err e = n < sizeof msg ? audit_signer_sign(a->signer, msg, n, sig) : HG_E_INTERNAL;
+	if (e == HG_OK) {
+		b64_encode(sig, sizeof sig, cp.signature);
+		e = store_audit_checkpoint_insert(a->conn, &cp);
+	}
+	a->last_cp_mono_us = time_mono_us();
+	if (e != HG_OK) {
+		log_error("audit: checkpoint of chain %s at seq %lld failed (%s); retrying later", cp.chain_id,
+			  (long long)cp.seq, hg_err_code(e));
+		return;
+	}
+	a->rows_since_cp = 0;
+	json_t *j = checkpoint_json(&cp, audit_signer_public_pem(a->signer));
+	if (a->anchor_dir)
+		anchor_write(a, j);
+	if (a->siem && j) {
+		json_dumpf(j, a->siem, JSON_COMPACT);
+		fputc('\n', a->siem);
+		fflush(a->siem);
+	}
+	json_decref(j);
+}
+
+static bool checkpoint_due(const struct hg_audit *a)
+{
+	return a->signer && a->rows_since_cp > 0 &&
+	       (a->rows_since_cp >= (int64_t)a->checkpoint_rows ||
+		time_mono_us() - a->last_cp_mono_us >= a->checkpoint_us);
 }
 
 /* Writes one batch; returns its result. */
@@ -156,6 +258,8 @@ static hg_err write_batch(struct hg_audit *a, struct qrow **rows, size_t n)
 	if (e == HG_OK) {
 		a->seq = seq;
 		memcpy(a->prev_hash, prev, sizeof prev);
+		a->rows_since_cp += (int64_t)n;
+		siem_rows(a, recs, n);
 	} else {
 		/* The outcome is unknown (the commit may have happened): reconnect and re-read the
 		 * head, so the chain continues from what is really stored. */
@@ -175,8 +279,22 @@ static void *writer_main(void *arg)
 	struct qrow **batch = calloc(a->batch_max, sizeof *batch);
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
-		while (!a->head && !a->stopping)
-			pthread_cond_wait(&a->work, &a->mu);
+		while (!a->head && !a->stopping) {
+			if (a->signer && a->rows_since_cp > 0) {
+				/* Rows wait for a checkpoint: wake up when it is due even if idle. */
+				struct timespec t;
+				int64_t left_ms = (a->last_cp_mono_us + a->checkpoint_us - time_mono_us()) / 1000;
+				time_deadline(&t, left_ms > 0 ? (unsigned)left_ms : 1);
+				pthread_cond_timedwait(&a->work, &a->mu, &t);
+				if (!a->head && checkpoint_due(a)) {
+					pthread_mutex_unlock(&a->mu);
+					checkpoint(a);
+					pthread_mutex_lock(&a->mu);
+				}
+			} else {
+				pthread_cond_wait(&a->work, &a->mu);
+			}
+		}
 		if (!a->head && a->stopping)
 			break;
 		size_t n = 0;
@@ -189,6 +307,8 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&a->mu);
 
 		hg_err e = write_batch(a, batch, n);
+		if (e == HG_OK && checkpoint_due(a))
+			checkpoint(a);
 
 		pthread_mutex_lock(&a->mu);
 		for (size_t i = 0; i < n; i++) {
@@ -200,13 +320,21 @@ static void *writer_main(void *arg)
 		pthread_cond_broadcast(&a->doned);
 	}
 	pthread_mutex_unlock(&a->mu);
+	checkpoint(a); /* the last rows are covered when the process stops */
 	free(batch);
 	return NULL;
 }
 
-struct hg_audit *audit_start(const struct hg_config *cfg, const char *chain_id)
+struct hg_audit *audit_start(const struct hg_config *cfg, const char *chain_id, struct hg_audit_signer *signer)
 {
 	struct hg_audit *a = calloc(1, sizeof *a);
+	a->signer = signer;
+	a->checkpoint_rows = cfg->audit_checkpoint_rows;
+	a->checkpoint_us = (int64_t)cfg->audit_checkpoint_s * 1000000;
+	a->last_cp_mono_us = time_mono_us();
+	a->anchor_dir = signer && cfg->audit_anchor_dir ? strdup(cfg->audit_anchor_dir) : NULL;
+	if (cfg->audit_siem_file && !(a->siem = fopen(cfg->audit_siem_file, "a")))
+		log_error("audit: the SIEM feed %s cannot be opened", cfg->audit_siem_file);
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->work, NULL);
 	pthread_cond_init(&a->doned, NULL);
@@ -216,6 +344,9 @@ struct hg_audit *audit_start(const struct hg_config *cfg, const char *chain_id)
 	a->commit_timeout_ms = cfg->audit_commit_timeout_ms;
 	if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
 		log_error("audit: cannot start the writer thread");
+		if (a->siem)
+			fclose(a->siem);
+		free(a->anchor_dir);
 		free(a->conninfo);
 		free(a->chain_id);
 		free(a);
@@ -237,6 +368,9 @@ void audit_stop(struct hg_audit *a)
 	pthread_mutex_destroy(&a->mu);
 	pthread_cond_destroy(&a->work);
 	pthread_cond_destroy(&a->doned);
+	if (a->siem)
+		fclose(a->siem);
+	free(a->anchor_dir);
 	free(a->conninfo);
 	free(a->chain_id);
 	free(a);

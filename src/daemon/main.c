@@ -61,6 +61,7 @@ int main(int argc, char **argv)
 	struct hg_audit *audit = NULL;
 	struct hg_server *srv = NULL;
 	struct hg_scheduler *sched = NULL;
+	struct hg_audit_signer *signer = NULL;
 	pay_init(); /* locked memory for clear PINs, before any thread starts */
 	if (!(auth = auth_new(cfg, err, sizeof err)) || !(app.p11 = p11_open(cfg, err, sizeof err))) {
 		log_error("start: %s", err);
@@ -72,7 +73,11 @@ int main(int argc, char **argv)
 		log_error("start: the embedded OpenAPI document does not parse");
 		goto out;
 	}
-	if (!(audit = audit_start(cfg, cfg->audit_chain_id)))
+	if (!(signer = audit_signer_open(app.p11, err, sizeof err))) {
+		log_error("start: %s", err);
+		goto out;
+	}
+	if (!(audit = audit_start(cfg, cfg->audit_chain_id, signer)))
 		goto out;
 	struct hg_idempotency idem = api_idempotency(app.db);
 	struct hg_server_deps deps = {.idempotency = &idem,
@@ -99,7 +104,8 @@ int main(int argc, char **argv)
 out:
 	http_stop(srv); /* waits for requests in flight */
 	scheduler_stop(sched);
-	audit_stop(audit);
+	audit_stop(audit); /* its last checkpoint needs the signer and the HSM */
+	audit_signer_close(signer);
 	p11_close(app.p11);
 	db_close(app.db);
 	json_decref(app.openapi);

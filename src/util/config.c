@@ -50,6 +50,10 @@ static const struct ckey config_keys[] = {
     {"audit", "chain_id", C_STR, CFG(audit_chain_id), false, "hsmgwd", 0, 0, 0},
     {"audit", "batch_max", C_UINT, CFG(audit_batch_max), false, NULL, 1024, 1, 65536},
     {"audit", "commit_timeout_ms", C_UINT, CFG(audit_commit_timeout_ms), false, NULL, 5000, 100, 600000},
+    {"audit", "checkpoint_rows", C_UINT, CFG(audit_checkpoint_rows), false, NULL, 1000, 1, 10000000},
+    {"audit", "checkpoint_seconds", C_UINT, CFG(audit_checkpoint_s), false, NULL, 60, 1, 86400},
+    {"audit", "anchor_dir", C_STR, CFG(audit_anchor_dir), false, NULL, 0, 0, 0},
+    {"audit", "siem_file", C_STR, CFG(audit_siem_file), false, NULL, 0, 0, 0},
     {"lifecycle", "interval_seconds", C_UINT, CFG(lifecycle_interval_s), false, NULL, 60, 0, 86400},
     {"log", "level", C_STR, CFG(log_level), false, "info", 0, 0, 0},
 };

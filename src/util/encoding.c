@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/crypto.h>
+#include <openssl/ecdsa.h>
 
 #include "hsmgw/util.h"
 
@@ -147,4 +149,23 @@ bool hex_decode(const char *in, uint8_t *out, size_t n)
 		out[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return true;
+}
+
+size_t ecdsa_raw_to_der(const uint8_t *raw, size_t n, uint8_t *der, size_t cap)
+{
+	ECDSA_SIG *sig = ECDSA_SIG_new();
+	BIGNUM *r = BN_bin2bn(raw, (int)(n / 2), NULL), *s = BN_bin2bn(raw + n / 2, (int)(n / 2), NULL);
+	size_t len = 0;
+	if (sig && r && s && ECDSA_SIG_set0(sig, r, s) == 1) {
+		r = s = NULL;
+		int l = i2d_ECDSA_SIG(sig, NULL);
+		if (l > 0 && (size_t)l <= cap) {
+			uint8_t *p = der;
+			len = (size_t)i2d_ECDSA_SIG(sig, &p);
+		}
+	}
+	BN_free(r);
+	BN_free(s);
+	ECDSA_SIG_free(sig);
+	return len;
 }
