@@ -57,8 +57,9 @@ hg_err pin_iso4_pin_from_field(const uint8_t field[16], char pin[HG_PIN_MAX + 1]
  * key is an opaque reference that only the provider understands.
  *
  * With a general-purpose PKCS#11 HSM, PIN blocks are deciphered in the gateway's memory:
- * the clear PIN exists for the instant of an operation in a locked buffer
- * (OPENSSL_secure_malloc) and is wiped before the function returns. A payment HSM that
+ * the clear PIN exists for the instant of an operation in a buffer of the calling thread's
+ * own, locked in RAM (mlock) and kept out of core dumps (MADV_DONTDUMP), and is wiped before
+ * the function returns. A payment HSM that
  * translates and verifies PINs inside its own boundary would implement pay_pin_translate,
  * pay_pin_verify and pay_pin_generate itself: they are the interface the API layer uses,
  * and nothing above them sees a clear PIN. */
@@ -83,10 +84,6 @@ struct hg_pay_ops {
 	hg_err (*block)(void *ctx, const struct hg_pay_key *key, enum hg_pay_cipher c, bool encrypt, const uint8_t *iv,
 			const uint8_t *in, size_t n, uint8_t *out);
 };
-
-/* One-time set-up of the locked heap (OPENSSL_secure_malloc) for clear PINs. Safe to call
- * more than once; without it the buffers are ordinary heap, still wiped. */
-void pay_init(void);
 
 /* Translates an encrypted PIN block from (in_key, in_fmt) to (out_key, out_fmt). Formats 0,
  * 1, 3 need TDES keys, format 4 an AES key (HG_E_INVALID otherwise, before anything is

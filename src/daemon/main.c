@@ -8,7 +8,6 @@
 #include <sys/prctl.h>
 
 #include "hsmgw/api.h"
-#include "hsmgw/payments.h"
 
 static void usage(void)
 {
@@ -62,7 +61,6 @@ int main(int argc, char **argv)
 	struct hg_server *srv = NULL;
 	struct hg_scheduler *sched = NULL;
 	struct hg_audit_signer *signer = NULL;
-	pay_init(); /* locked memory for clear PINs, before any thread starts */
 	if (!(auth = auth_new(cfg, err, sizeof err)) || !(app.p11 = p11_open(cfg, err, sizeof err))) {
 		log_error("start: %s", err);
 		goto out;
@@ -79,6 +77,8 @@ int main(int argc, char **argv)
 	}
 	if (!(audit = audit_start(cfg, cfg->audit_chain_id, signer)))
 		goto out;
+	app.keys.audit = audit; /* intent rows before HSM changes, and the scheduler's rows */
+	app.audit = audit;
 	struct hg_idempotency idem = api_idempotency(app.db);
 	struct hg_server_deps deps = {.idempotency = &idem,
 				      .cfg = cfg,
@@ -92,8 +92,6 @@ int main(int argc, char **argv)
 		log_error("start: %s", err);
 		goto out;
 	}
-	app.keys.audit = audit; /* the scheduler's changes are audited too */
-	app.audit = audit;
 	sched = scheduler_start(&app.keys, cfg->lifecycle_interval_s);
 	log_info("hsmgwd listening on http://%s:%u (%u threads, %zu tenants)", cfg->listen_address, cfg->listen_port,
 		 cfg->http_threads, cfg->n_tenants);

@@ -1,6 +1,7 @@
 /* PIN translation and verification over a key provider: PIN blocks are deciphered into a
  * locked buffer, used at once and wiped (payments.h says why and where this happens). */
 #include <string.h>
+#include <sys/mman.h>
 
 #include <openssl/crypto.h>
 
@@ -13,22 +14,28 @@ struct pin_work {
 	char digits[HG_PIN_MAX + 1];
 };
 
-void pay_init(void)
-{
-	/* 32 KiB of locked memory hold far more PIN buffers than there are threads. */
-	if (!CRYPTO_secure_malloc_initialized() && !CRYPTO_secure_malloc_init(32 * 1024, 64))
-		log_warn("payments: no locked memory for clear PINs (RLIMIT_MEMLOCK?); using the ordinary heap, "
-			 "still wiped after use");
-}
+/* One work area per thread, on a page of its own: locked in RAM and kept out of core dumps at
+ * its first use, wiped after every operation. (Not OpenSSL's secure heap: initialising that
+ * changes where every OpenSSL private key in the process lives, a software token's
+ * included, and a token that leaks keys exhausts it.) */
+static _Thread_local struct pin_work tls_work __attribute__((aligned(4096)));
+static _Thread_local bool tls_ready;
 
 static struct pin_work *work_new(void)
 {
-	return OPENSSL_secure_zalloc(sizeof(struct pin_work));
+	if (!tls_ready) {
+		tls_ready = true;
+		size_t len = (sizeof tls_work + 4095) & ~(size_t)4095;
+		if (mlock(&tls_work, len) != 0 || madvise(&tls_work, len, MADV_DONTDUMP) != 0)
+			log_warn("payments: the PIN work area cannot be locked in memory (RLIMIT_MEMLOCK?); it is "
+				 "still wiped after every use");
+	}
+	return &tls_work;
 }
 
 static void work_free(struct pin_work *w)
 {
-	OPENSSL_secure_clear_free(w, sizeof *w);
+	OPENSSL_cleanse(w, sizeof *w);
 }
 
 void pay_pack(const char *digits, size_t n, uint8_t *out)
@@ -156,8 +163,6 @@ hg_err pay_pin_translate(const struct hg_pay_ops *ops, const struct hg_pay_key *
 	if (e != HG_OK)
 		return e;
 	struct pin_work *w = work_new();
-	if (!w)
-		return HG_E_INTERNAL;
 	e = decipher(ops, in_key, in_fmt, block, pan, w);
 	if (e == HG_OK)
 		e = encipher(ops, out_key, out_fmt, pan, w, out);
@@ -279,8 +284,6 @@ hg_err pay_pin_generate(const struct hg_pay_ops *ops, const struct hg_pay_key *p
 	if (e != HG_OK)
 		return e;
 	struct pin_work *w = work_new();
-	if (!w)
-		return HG_E_INTERNAL;
 	e = decipher(ops, pin_key, fmt, block, pan, w);
 	if (e == HG_OK)
 		e = value_of(ops, pan, vp, w, out);

@@ -28,7 +28,6 @@ static void ossl_setup(void)
 	libctx = OSSL_LIB_CTX_new();
 	prov_default = OSSL_PROVIDER_load(libctx, "default");
 	prov_legacy = OSSL_PROVIDER_load(libctx, "legacy");
-	pay_init();
 }
 
 static void ossl_teardown(void)
