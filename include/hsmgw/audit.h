@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "hsmgw/config.h"
 #include "hsmgw/error.h"
 #include "hsmgw/util.h"
@@ -85,7 +87,11 @@ struct hg_audit_verify {
 	bool ok;
 	int64_t rows_checked, chains, checkpoints_verified;
 	int64_t first_broken_id; /* the first row found wrong (0: none, or no row to name) */
-	char problem[512];       /* what is wrong, in words ("" when ok); names ids, never values */
+	/* Intent rows (operation "*.intent") with no later row of the same request id in their
+	 * chain: an HSM change whose outcome was never recorded (or is still running). They do not
+	 * make the trail unsound; they are reported. */
+	int64_t open_intents, first_open_intent_id;
+	char problem[512]; /* what is wrong, in words ("" when ok); names ids, never values */
 };
 /* Recomputes every chain (sequence, linkage, each row's hash) and checks every checkpoint:
  * its signature under public_pem (a PEM public key; NULL skips signatures) and that the row
@@ -95,6 +101,10 @@ struct hg_audit_verify {
  * SELECT the audit tables. */
 hg_err audit_verify(const char *conninfo, const char *public_pem, const char *anchor_dir,
 		    struct hg_audit_verify *out) HG_WARN_UNUSED;
+/* The result as the API and hsmgwctl print it: {"ok", "rows_checked", "chains",
+ * "checkpoints_verified", "first_broken_id", "problem", "open_intents", "first_open_intent_id"}
+ * (new reference; NULL ids as null). */
+json_t *audit_verify_json(const struct hg_audit_verify *v);
 /* The anchor file of a chain: <dir>/<chain id with anything but [A-Za-z0-9._-] as _>.json. */
 void audit_anchor_path(const char *dir, const char *chain_id, char *out, size_t cap);
 

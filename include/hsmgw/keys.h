@@ -140,6 +140,13 @@ hg_err keys_rollback(const struct hg_keys *k, const struct hg_key_row *key, cons
 hg_err keys_patch(const struct hg_keys *k, const struct hg_key_row *key, const struct hg_key_patch *p,
 		  const struct hg_actor *actor, struct hg_key_row **out, char *detail,
 		  size_t detail_len) HG_WARN_UNUSED;
+/* Before a change to the HSM (generating, unwrapping or destroying a key's objects): an
+ * audit row "<op>" (hsm.generate.intent, hsm.unwrap.intent, hsm.destroy.intent) with the
+ * request id of the row that will record the outcome, so that a change whose outcome was
+ * never recorded (a crash in between) is visible to the verifier. HG_OK when k has no audit
+ * trail; a row that cannot be written refuses the change (HG_E_AUDIT_UNAVAILABLE). */
+hg_err keys_audit_intent(const struct hg_keys *k, const char *tenant, const struct hg_actor *actor, const char *op,
+			 const hg_uuid *key_id, int version) HG_WARN_UNUSED;
 /* The HSM spec of a key's versions (type, size or curve, PKCS#11 usage flags, exportable). */
 hg_err keys_p11_spec(const struct hg_key_row *key, struct hg_p11_keyspec *out) HG_WARN_UNUSED;
 /* Generates, in the HSM, a new version's object for key (same type, size and usage) with

@@ -59,7 +59,44 @@ struct walk {
 	int64_t last_signed_seq; /* the seq of the last checkpoint that held */
 	int64_t first_after_signed_id;
 	bool broken;
+	/* Intents still waiting for their outcome row. */
+	struct open_intent {
+		int64_t id;
+		char request_id[129];
+	} * intents;
+	size_t n_intents, cap_intents;
 };
+
+static bool is_intent(const char *op)
+{
+	size_t n = strlen(op);
+	return n > 7 && strcmp(op + n - 7, ".intent") == 0;
+}
+
+/* An intent opens; any later row of the same request closes it. */
+static void track_intent(struct walk *w, int64_t id, const struct hg_audit_record *r)
+{
+	if (!is_intent(r->operation)) {
+		for (size_t i = 0; i < w->n_intents; i++) {
+			if (strcmp(w->intents[i].request_id, r->request_id) == 0) {
+				w->intents[i] = w->intents[--w->n_intents];
+				i--;
+			}
+		}
+		return;
+	}
+	if (w->n_intents == w->cap_intents) {
+		size_t cap = w->cap_intents ? 2 * w->cap_intents : 16;
+		void *p = realloc(w->intents, cap * sizeof *w->intents);
+		if (!p)
+			return;
+		w->intents = p;
+		w->cap_intents = cap;
+	}
+	w->intents[w->n_intents].id = id;
+	snprintf(w->intents[w->n_intents].request_id, sizeof w->intents[0].request_id, "%s", r->request_id);
+	w->n_intents++;
+}
 
 static bool fail(struct walk *w, int64_t id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static bool fail(struct walk *w, int64_t id, const char *fmt, ...)
@@ -116,6 +153,7 @@ static bool on_row(void *ctx, int64_t id, const struct hg_audit_record *r)
 		w->last_signed_seq = cp->seq;
 		w->first_after_signed_id = 0;
 	}
+	track_intent(w, id, r);
 	memcpy(w->prev, r->hash, sizeof w->prev);
 	w->expect_seq++;
 	return true;
@@ -168,6 +206,12 @@ static hg_err verify_chain(struct hg_db_conn *c, const char *chain_id, EVP_PKEY 
 	if (e == HG_OK)
 		e = store_audit_walk(c, chain_id, on_row, &w);
 	int64_t last_seq = w.expect_seq - 1;
+	for (size_t i = 0; i < w.n_intents; i++) {
+		out->open_intents++;
+		if (!out->first_open_intent_id || w.intents[i].id < out->first_open_intent_id)
+			out->first_open_intent_id = w.intents[i].id;
+	}
+	free(w.intents);
 	/* A checkpoint past the chain's end: signed rows were deleted. */
 	if (e == HG_OK && !w.broken && w.next_cp < n)
 		fail(&w, 0,
@@ -264,4 +308,18 @@ hg_err audit_verify(const char *conninfo, const char *public_pem, const char *an
 	if (e != HG_OK && !out->problem[0])
 		snprintf(out->problem, sizeof out->problem, "the audit tables cannot be read");
 	return e;
+}
+
+static json_t *id_or_null(int64_t id)
+{
+	return id ? json_integer(id) : json_null();
+}
+
+json_t *audit_verify_json(const struct hg_audit_verify *v)
+{
+	return json_pack("{s:b, s:I, s:I, s:I, s:o, s:s, s:I, s:o}", "ok", v->ok, "rows_checked",
+			 (json_int_t)v->rows_checked, "chains", (json_int_t)v->chains, "checkpoints_verified",
+			 (json_int_t)v->checkpoints_verified, "first_broken_id", id_or_null(v->first_broken_id),
+			 "problem", v->problem, "open_intents", (json_int_t)v->open_intents, "first_open_intent_id",
+			 id_or_null(v->first_open_intent_id));
 }

@@ -222,10 +222,7 @@ static int cmd_audit(const struct hg_config *cfg, int argc, char **argv)
 		fprintf(stderr, "hsmgwctl: audit verify: %s\n", v.problem[0] ? v.problem : hg_err_code(e));
 		return 1;
 	}
-	json_t *j = json_pack("{s:b, s:I, s:I, s:I, s:o, s:s}", "ok", v.ok, "rows_checked", (json_int_t)v.rows_checked,
-			      "chains", (json_int_t)v.chains, "checkpoints_verified",
-			      (json_int_t)v.checkpoints_verified, "first_broken_id",
-			      v.first_broken_id ? json_integer(v.first_broken_id) : json_null(), "problem", v.problem);
+	json_t *j = audit_verify_json(&v);
 	json_dumpf(j, stdout, JSON_COMPACT);
 	putchar('\n');
 	json_decref(j);

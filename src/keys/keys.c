@@ -159,6 +159,28 @@ static hg_err check_spec(struct hg_key_spec *s, char *detail, size_t len)
 	return HG_OK;
 }
 
+hg_err keys_audit_intent(const struct hg_keys *k, const char *tenant, const struct hg_actor *actor, const char *op,
+			 const hg_uuid *key_id, int version)
+{
+	if (!k->audit)
+		return HG_OK;
+	struct hg_audit_entry e = {.ts_us = time_now_us(),
+				   .operation = op,
+				   .has_key = true,
+				   .key_id = *key_id,
+				   .key_version = version,
+				   .outcome = HG_OUTCOME_SUCCESS,
+				   .http_status = 0,
+				   .hsm_node = p11_info(k->p11)->node};
+	snprintf(e.tenant, sizeof e.tenant, "%s", tenant);
+	snprintf(e.caller, sizeof e.caller, "%s", actor->sub);
+	snprintf(e.request_id, sizeof e.request_id, "%s", actor->request_id ? actor->request_id : "");
+	hg_err r = audit_record(k->audit, &e);
+	if (r != HG_OK)
+		log_error("keys: the intent row of %s could not be written; the HSM is not changed", op);
+	return r;
+}
+
 /* Creation and import share everything but where the first version's material comes from:
  * generated in the HSM (w NULL) or unwrapped into it. */
 static hg_err create_key(const struct hg_keys *k, const char *tenant, const struct hg_key_spec *asked,
@@ -212,6 +234,11 @@ static hg_err create_key(const struct hg_keys *k, const char *tenant, const stru
 	row->rotation_period_days = spec->rotation_period_days > 0 ? spec->rotation_period_days : -1;
 	v->version = 1;
 	snprintf(v->state, sizeof v->state, "primary");
+	e = keys_audit_intent(k, tenant, actor, w ? "hsm.unwrap.intent" : "hsm.generate.intent", &row->id, 1);
+	if (e != HG_OK) {
+		key_row_free(row);
+		return e;
+	}
 	if (w) {
 		struct hg_p11_keyspec ps;
 		e = keys_p11_spec(row, &ps);

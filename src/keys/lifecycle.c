@@ -87,7 +87,9 @@ hg_err keys_rotate(const struct hg_keys *k, const struct hg_key_row *key, int gr
 	struct hg_version_row nv = {.version = key->primary_version + 1};
 	if (uuid_v4(&nv.id) != 0)
 		return HG_E_INTERNAL;
-	hg_err e = keys_generate_version(k, key, &nv.id, nv.kcv);
+	hg_err e = keys_audit_intent(k, key->tenant, actor, "hsm.generate.intent", &key->id, nv.version);
+	if (e == HG_OK)
+		e = keys_generate_version(k, key, &nv.id, nv.kcv);
 	if (e != HG_OK)
 		return e;
 	char ev_detail[64];
@@ -133,6 +135,9 @@ hg_err keys_patch(const struct hg_keys *k, const struct hg_key_row *key, const s
  * idempotent, so a pass interrupted half-way completes at the next one. */
 static hg_err destroy_key(const struct hg_keys *k, const struct hg_key_row *key, const struct hg_actor *actor)
 {
+	hg_err ie = keys_audit_intent(k, key->tenant, actor, "hsm.destroy.intent", &key->id, 0);
+	if (ie != HG_OK)
+		return ie;
 	for (size_t i = 0; i < key->n_versions; i++) {
 		hg_err e = p11_destroy_all(k->p11, &key->versions[i].id);
 		if (e != HG_OK)
@@ -142,9 +147,9 @@ static hg_err destroy_key(const struct hg_keys *k, const struct hg_key_row *key,
 	return keys_transition(k, key, HG_ACT_DESTROY, 0, NULL, actor, NULL, d, sizeof d);
 }
 
-static hg_err apply_due(const struct hg_keys *k, const struct hg_due *d)
+static hg_err apply_due(const struct hg_keys *k, const struct hg_due *d, const char *rid)
 {
-	static const struct hg_actor scheduler = {.sub = "scheduler", .request_id = NULL};
+	const struct hg_actor scheduler = {.sub = "scheduler", .request_id = rid};
 	struct hg_key_row *key = NULL;
 	hg_err e = store_key_get(k->db, d->tenant, &d->key_id, NULL, &key);
 	if (e != HG_OK)
@@ -168,7 +173,7 @@ static hg_err apply_due(const struct hg_keys *k, const struct hg_due *d)
 }
 
 /* One audit row per scheduler change, as a request would have: caller "scheduler". */
-static void audit_change(const struct hg_keys *k, const struct hg_due *d, hg_err r, int64_t t0)
+static void audit_change(const struct hg_keys *k, const struct hg_due *d, hg_err r, int64_t t0, const char *rid)
 {
 	static const char *const ops[][2] = {{"activate", "lifecycle.activate"},
 					     {"expire", "lifecycle.expire"},
@@ -185,11 +190,7 @@ static void audit_change(const struct hg_keys *k, const struct hg_due *d, hg_err
 			e.operation = ops[i][1];
 	snprintf(e.tenant, sizeof e.tenant, "%s", d->tenant);
 	snprintf(e.caller, sizeof e.caller, "scheduler");
-	hg_uuid rid;
-	char rs[HG_UUID_STR_LEN + 1] = "";
-	if (uuid_v4(&rid) == 0)
-		uuid_format(&rid, rs);
-	snprintf(e.request_id, sizeof e.request_id, "lifecycle-%s", rs);
+	snprintf(e.request_id, sizeof e.request_id, "%s", rid);
 	e.http_status = r == HG_OK ? 200 : hg_err_status(r);
 	e.outcome = r == HG_OK ? HG_OUTCOME_SUCCESS : HG_OUTCOME_ERROR;
 	e.error_code = r == HG_OK ? NULL : hg_err_code(r);
@@ -212,9 +213,16 @@ hg_err keys_lifecycle_run(const struct hg_keys *k, int64_t now_us, unsigned *app
 		char id[HG_UUID_STR_LEN + 1];
 		uuid_format(&due[i].key_id, id);
 		int64_t t0 = time_mono_us();
-		hg_err r = apply_due(k, &due[i]);
-		if (r != HG_E_CONFLICT)
-			audit_change(k, &due[i], r, t0);
+		/* One request id per change: its intent row (if it touches the HSM) and its outcome
+		 * row carry it. */
+		hg_uuid ru;
+		char rs[HG_UUID_STR_LEN + 1] = "", rid[HG_UUID_STR_LEN + 16];
+		if (uuid_v4(&ru) == 0)
+			uuid_format(&ru, rs);
+		snprintf(rid, sizeof rid, "lifecycle-%s", rs);
+		hg_err r = apply_due(k, &due[i], rid);
+		/* Conflicts too: another instance may have changed the key after this one's intent. */
+		audit_change(k, &due[i], r, t0, rid);
 		/* A conflict means another instance or a caller changed the key first. */
 		if (r == HG_OK || r == HG_E_CONFLICT) {
 			(*applied) += r == HG_OK;

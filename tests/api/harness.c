@@ -500,7 +500,25 @@ static long count_query(const char *sql, const char *param)
 
 long h_audit_count(const char *rid)
 {
-	return count_query("SELECT count(*) FROM audit_log WHERE request_id = $1", rid);
+	return count_query("SELECT count(*) FROM audit_log WHERE request_id = $1 AND operation NOT LIKE '%.intent'",
+			   rid);
+}
+
+long h_audit_intents(const char *rid, const char *op)
+{
+	/* Counted only when the intent precedes the request's own row in their chain. */
+	PGconn *c = h_db_admin();
+	const char *p[] = {rid, op};
+	PGresult *r = h_sql(c,
+			    "SELECT count(*) FROM audit_log i JOIN audit_log o ON o.chain_id = i.chain_id AND"
+			    " o.request_id = i.request_id AND o.operation NOT LIKE '%.intent' AND o.seq > i.seq"
+			    " WHERE i.request_id = $1 AND i.operation = $2",
+			    2, p);
+	ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "audit query: %s", PQresultErrorMessage(r));
+	long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	PQfinish(c);
+	return n;
 }
 
 long h_audit_rows_containing(const char *needle)
@@ -528,7 +546,8 @@ void h_assert_audit_at(const char *file, int line, const char *rid, const struct
 	PGconn *c = h_db_admin();
 	PGresult *r = h_sql(c,
 			    "SELECT tenant, caller, operation, outcome, http_status::text, error_code, key_id::text,"
-			    " key_version::text, chain_id FROM audit_log WHERE request_id = $1",
+			    " key_version::text, chain_id FROM audit_log WHERE request_id = $1"
+			    " AND operation NOT LIKE '%.intent'",
 			    1, &rid);
 	ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "audit query: %s", PQresultErrorMessage(r));
 	ck_assert_msg(PQntuples(r) == 1, "%s:%d: %d audit rows for request %s, expected exactly 1", file, line,

@@ -128,6 +128,9 @@ PGconn *h_db_app(void);
 PGresult *h_sql(PGconn *c, const char *sql, int n, const char *const *params);
 /* How many audit rows carry this request id. */
 long h_audit_count(const char *rid);
+/* How many intent rows with operation op (hsm.generate.intent, …) the request wrote before its
+ * own row. */
+long h_audit_intents(const char *rid, const char *op);
 /* How many audit rows contain `needle` anywhere in their text form. */
 long h_audit_rows_containing(const char *needle);
 

@@ -71,6 +71,8 @@ START_TEST(test_create_key_returns_201_with_the_key_object_and_location)
 	ck_assert(is_rfc3339(h_str(r, "created_at")));
 	h_assert_audit(rid, .tenant = "acme", .caller = h_sub("acme"), .operation = "keys.create", .outcome = "success",
 		       .http_status = 201, .error_code = NULL, .key_id = id, .key_version = 1);
+	/* The HSM change was announced before it was made (issue 7: intent and outcome). */
+	ck_assert_int_eq(h_audit_intents(rid, "hsm.generate.intent"), 1);
 	h_resp_free(r);
 }
 END_TEST
