@@ -18,8 +18,9 @@ struct hg_app {
 	struct hg_keys keys;
 	struct hg_db *db;
 	struct hg_p11 *p11;
-	struct hg_audit *audit; /* batch items write their own rows */
-	json_t *openapi;        /* the OpenAPI document served at /openapi.json */
+	struct hg_audit *audit;         /* batch items write their own rows */
+	struct hg_audit_signer *signer; /* the audit signing key (its public key verifies checkpoints) */
+	json_t *openapi;                /* the OpenAPI document served at /openapi.json */
 };
 
 extern const struct hg_route api_routes[];

@@ -165,6 +165,16 @@ hg_err store_audit_head(struct hg_db_conn *c, const char *chain_id, int64_t *seq
 /* Appends rows with one COPY (one transaction). */
 hg_err store_audit_append(struct hg_db_conn *c, const struct hg_audit_record *rows, size_t n) HG_WARN_UNUSED;
 
+/* A tenant's audit rows, newest filters applied, as a JSON array of up to `limit` rows with
+ * id > after in id order (the caller frees *json_out). A NULL filter is not applied; since
+ * and until are microseconds (0: none). */
+struct hg_audit_filter {
+	const char *key_id, *operation, *outcome, *caller;
+	int64_t since_us, until_us;
+};
+hg_err store_audit_query(struct hg_db *db, const char *tenant, const struct hg_audit_filter *f, int64_t after,
+			 unsigned limit, char **json_out) HG_WARN_UNUSED;
+
 /* A signed checkpoint of a chain's head. */
 struct hg_audit_checkpoint {
 	int64_t id; /* 0 until stored */

@@ -64,6 +64,8 @@ hg_err api_payments_cvv(struct hg_request *req);
 hg_err api_payments_cvv_verify(struct hg_request *req);
 hg_err api_payments_mac(struct hg_request *req);
 hg_err api_payments_mac_verify(struct hg_request *req);
+hg_err api_audit_query(struct hg_request *req);
+hg_err api_audit_verify(struct hg_request *req);
 hg_err api_ops_healthz(struct hg_request *req);
 hg_err api_ops_readyz(struct hg_request *req);
 hg_err api_ops_openapi(struct hg_request *req);

@@ -77,6 +77,7 @@ int main(int argc, char **argv)
 	}
 	if (!(audit = audit_start(cfg, cfg->audit_chain_id, signer)))
 		goto out;
+	app.signer = signer;
 	app.keys.audit = audit; /* intent rows before HSM changes, and the scheduler's rows */
 	app.audit = audit;
 	struct hg_idempotency idem = api_idempotency(app.db);

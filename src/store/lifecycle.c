@@ -346,3 +346,46 @@ hg_err store_version_retire(struct hg_db *db, const hg_uuid *key_id, int version
 	db_return(db, c, PQstatus(c) != CONNECTION_OK);
 	return e;
 }
+
+hg_err store_audit_query(struct hg_db *db, const char *tenant, const struct hg_audit_filter *f, int64_t after,
+			 unsigned limit, char **json_out)
+{
+	PGconn *c;
+	hg_err e = db_borrow(db, &c);
+	if (e != HG_OK)
+		return e;
+	char a[24], l[16], since[24], until[24];
+	fmt_i64(a, sizeof a, after);
+	snprintf(l, sizeof l, "%u", limit);
+	fmt_i64(since, sizeof since, f->since_us);
+	fmt_i64(until, sizeof until, f->until_us);
+	const char *p[] = {tenant,
+			   a,
+			   l,
+			   f->key_id,
+			   f->operation,
+			   f->outcome,
+			   f->caller,
+			   f->since_us ? since : NULL,
+			   f->until_us ? until : NULL};
+	PGresult *r = NULL;
+	/* Each filter is "$n IS NULL OR column = $n": one prepared shape for every combination. */
+	e = exec_ok(
+	    c,
+	    "SELECT coalesce(json_agg(json_build_object('id', id, 'chain_id', chain_id, 'seq', seq, 'ts',"
+	    " to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), 'caller', caller, 'request_id',"
+	    " request_id, 'operation', operation, 'key_id', key_id, 'key_version', key_version, 'outcome', outcome,"
+	    " 'http_status', http_status, 'error_code', error_code, 'hsm_node', hsm_node, 'duration_us', duration_us,"
+	    " 'hash', hash) ORDER BY id), '[]') FROM (SELECT * FROM audit_log WHERE tenant = $1 AND id > $2"
+	    " AND ($4::uuid IS NULL OR key_id = $4::uuid) AND ($5::text IS NULL OR operation = $5)"
+	    " AND ($6::text IS NULL OR outcome = $6) AND ($7::text IS NULL OR caller = $7)"
+	    " AND ($8::bigint IS NULL OR ts >= 'epoch'::timestamptz + $8::bigint * interval '1 microsecond')"
+	    " AND ($9::bigint IS NULL OR ts < 'epoch'::timestamptz + $9::bigint * interval '1 microsecond')"
+	    " ORDER BY id LIMIT $3) a",
+	    9, p, PGRES_TUPLES_OK, &r);
+	if (e == HG_OK)
+		*json_out = strdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	db_return(db, c, PQstatus(c) != CONNECTION_OK);
+	return e;
+}
