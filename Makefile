@@ -70,6 +70,14 @@ $(B)/test-api: $(API_SRC:%.c=$(B)/%.o) $(B)/libhsmgw.a
 $(B)/p11bench: $(B)/bench/p11bench.o $(B)/libhsmgw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The gateway without its audit trail, only to measure what auditing costs (bench/).
+$(B)/hsmgwd-noaudit: src/daemon/main.c $(B)/libhsmgw.a
+	$(CC) $(CFLAGS) -DHSMGW_BENCH_NO_AUDIT $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The audit writer alone (rows/s committed).
+$(B)/auditbench: $(B)/bench/auditbench.o $(B)/libhsmgw.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 deps:
 	@deploy/dev/install-deps.sh
 

@@ -48,7 +48,8 @@ void audit_stop(struct hg_audit *a);
 
 /* Queues a copy of the entry and waits until its batch is committed, or has failed, or the
  * commit timeout passes. HG_OK means the row is durably in the trail;
- * HG_E_AUDIT_UNAVAILABLE means it is not known to be. */
+ * HG_E_AUDIT_UNAVAILABLE means it is not known to be. (a NULL: no trail, HG_OK — only the
+ * benchmark build hsmgwd-noaudit has none.) */
 hg_err audit_record(struct hg_audit *a, const struct hg_audit_entry *e) HG_WARN_UNUSED;
 /* The same for n rows queued together (they share group commits): HG_OK only if every one
  * is committed. */

@@ -378,7 +378,9 @@ void audit_stop(struct hg_audit *a)
 
 hg_err audit_record_many(struct hg_audit *a, const struct hg_audit_entry *e, size_t n)
 {
-	if (n == 0)
+	/* No trail at all: only the benchmark's hsmgwd-noaudit, which measures what auditing
+	 * costs, runs without one (hsmgwd refuses to start without its writer). */
+	if (n == 0 || !a)
 		return HG_OK;
 	struct qrow **rows = calloc(n, sizeof *rows);
 	for (size_t i = 0; rows && i < n; i++) {

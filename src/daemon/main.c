@@ -75,8 +75,13 @@ int main(int argc, char **argv)
 		log_error("start: %s", err);
 		goto out;
 	}
+#ifndef HSMGW_BENCH_NO_AUDIT
 	if (!(audit = audit_start(cfg, cfg->audit_chain_id, signer)))
 		goto out;
+#else
+	/* bench/: the same gateway without an audit trail, to measure what auditing costs. */
+	log_warn("hsmgwd-noaudit: NO AUDIT TRAIL — a benchmark build, never for use");
+#endif
 	app.signer = signer;
 	app.keys.audit = audit; /* intent rows before HSM changes, and the scheduler's rows */
 	app.audit = audit;
