@@ -198,6 +198,10 @@ static hg_err verify_chain(struct hg_db_conn *c, const char *chain_id, EVP_PKEY 
 	struct walk w = {.out = out, .pub = pub, .chain_id = chain_id, .expect_seq = 1};
 	memset(w.prev, '0', 64);
 	w.prev[64] = '\0';
+	/* The anchor first: a writer stores a checkpoint before it writes the anchor, so what
+	 * the database shows afterwards is never older than the anchor read here. */
+	struct hg_audit_checkpoint anchor;
+	bool bad = false, anchored = anchor_dir && anchor_read(anchor_dir, chain_id, &anchor, &bad);
 	struct hg_audit_checkpoint *cps = NULL;
 	size_t n = 0;
 	hg_err e = store_audit_checkpoints(c, chain_id, &cps, &n);
@@ -217,9 +221,7 @@ static hg_err verify_chain(struct hg_db_conn *c, const char *chain_id, EVP_PKEY 
 		fail(&w, 0,
 		     "chain %s: checkpoint %lld signed seq %lld but the chain ends at seq %lld (rows were deleted)",
 		     chain_id, (long long)cps[w.next_cp].id, (long long)cps[w.next_cp].seq, (long long)last_seq);
-	struct hg_audit_checkpoint anchor;
-	bool bad = false;
-	if (e == HG_OK && !w.broken && anchor_dir && anchor_read(anchor_dir, chain_id, &anchor, &bad)) {
+	if (e == HG_OK && !w.broken && anchored) {
 		bool in_db = false;
 		for (size_t i = 0; i < n && !bad; i++)
 			in_db |= cps[i].seq == anchor.seq && strcmp(cps[i].head_hash, anchor.head_hash) == 0 &&

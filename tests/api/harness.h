@@ -170,6 +170,7 @@ TCase *tcase_auth(void);
 TCase *tcase_protocol(void);
 TCase *tcase_ops(void);
 TCase *tcase_audit(void);
+TCase *tcase_audit_proof(void);
 TCase *tcase_secrets(void);
 TCase *tcase_robustness(void);
 TCase *tcase_outage(void);
