@@ -1,5 +1,6 @@
 /* Secrets stay out of the audit trail, the daemon's log and error bodies: plaintexts (as
  * sent, base64, and decoded), aad, and bearer tokens. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,10 +120,44 @@ START_TEST(test_daemon_log_never_contains_plaintext_aad_or_token)
 }
 END_TEST
 
+/* The SIEM feed carries every row (these requests' among them) and no secret. */
+START_TEST(test_siem_feed_has_the_rows_and_never_a_secret)
+{
+	ck_assert_msg(h_cfg->audit_siem_file != NULL, "the test configuration has no audit.siem_file");
+	struct secrets s = {0};
+	use_secrets(&s);
+	size_t len = 0;
+	char *feed = NULL;
+	/* Rows reach the feed when their batch commits, before the response: no wait needed. */
+	FILE *f = fopen(h_cfg->audit_siem_file, "r");
+	ck_assert_msg(f != NULL, "cannot read %s", h_cfg->audit_siem_file);
+	FILE *m = open_memstream(&feed, &len);
+	char buf[65536];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+		fwrite(buf, 1, n, m);
+	fclose(f);
+	fclose(m);
+	for (int i = 0; i < s.n_rids; i++) {
+		char want[128];
+		snprintf(want, sizeof want, "\"request_id\":\"%s\"", s.rids[i]);
+		ck_assert_msg(memmem(feed, len, want, strlen(want)), "request %d is not in the SIEM feed", i);
+	}
+	const char *nd[8];
+	int k = needles(&s, nd);
+	for (int i = 0; i < k; i++)
+		ck_assert_msg(!memmem(feed, len, nd[i], strlen(nd[i])), "the SIEM feed contains secret %d (%.40s...)",
+			      i, nd[i]);
+	free(feed);
+	free_secrets(&s);
+}
+END_TEST
+
 TCase *tcase_secrets(void)
 {
 	TCase *tc = tcase_create("secrets");
 	tcase_add_test(tc, test_audit_rows_never_contain_plaintext_aad_or_token);
 	tcase_add_test(tc, test_daemon_log_never_contains_plaintext_aad_or_token);
+	tcase_add_test(tc, test_siem_feed_has_the_rows_and_never_a_secret);
 	return tc;
 }
