@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(make gcc libc6-dev pkg-config libmicrohttpd-dev libjansson-dev libjwt-dev libssl-dev libpq-dev
-      libp11-kit-dev postgresql softhsm2 check libcurl4-openssl-dev openssl curl clang-format)
+      libp11-kit-dev postgresql softhsm2 check libcurl4-openssl-dev openssl curl clang-format jq)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

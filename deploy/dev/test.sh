@@ -25,6 +25,8 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 
 echo "== environment in $T (port $PORT)"
 "$here/env.sh" up "$VAR" "$PORT" "${builds[0]}" || { echo "environment set-up failed"; exit 1; }
+# The tests also receive the SIEM feed as RFC 5424 syslog, on a socket they bind themselves.
+jq --arg s "$T/siem.sock" '.audit.siem_syslog = $s' "$VAR/hsmgw.json" >"$T/cfg.json" && mv "$T/cfg.json" "$VAR/hsmgw.json"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=23
 export LSAN_OPTIONS=suppressions=$root/tests/lsan.supp:print_suppressions=0

@@ -63,6 +63,7 @@ struct hg_config {
 	unsigned audit_checkpoint_s;    /* … or this many seconds, whichever comes first */
 	char *audit_anchor_dir;         /* each chain's newest checkpoint, kept outside the database (NULL: none) */
 	char *audit_siem_file;          /* every committed row as a JSON line (NULL: none) */
+	char *audit_siem_syslog;        /* … and as RFC 5424 syslog: a UNIX socket path or udp:HOST:PORT */
 
 	unsigned lifecycle_interval_s; /* 0: this instance runs no scheduler */
 

@@ -46,7 +46,7 @@ struct hg_audit {
 	int64_t checkpoint_us;
 	int64_t rows_since_cp, last_cp_mono_us;
 	char *anchor_dir;
-	FILE *siem;
+	struct hg_siem *siem;
 };
 
 const char *audit_outcome_name(enum hg_outcome o)
@@ -119,7 +119,7 @@ static void tenant_or_null(const char *s, const char **out)
 	*out = s[0] ? s : NULL;
 }
 
-/* ---- the SIEM feed: committed rows as JSON lines ---- */
+/* ---- the SIEM feed ---- */
 
 static void siem_rows(struct hg_audit *a, const struct hg_audit_record *recs, size_t n)
 {
@@ -137,13 +137,10 @@ static void siem_rows(struct hg_audit *a, const struct hg_audit_record *recs, si
 		    r->hsm_node, "duration_us", (json_int_t)r->duration_us, "prev_hash", r->prev_hash, "hash", r->hash);
 		if (o && r->key_version)
 			json_object_set_new(o, "key_version", json_integer(r->key_version));
-		if (o)
-			json_dumpf(o, a->siem, JSON_COMPACT);
-		fputc('\n', a->siem);
+		siem_emit(a->siem, o);
 		json_decref(o);
 	}
-	if (fflush(a->siem) != 0)
-		log_error("audit: the SIEM feed cannot be written");
+	siem_flush(a->siem);
 }
 
 /* ---- checkpoints ---- */
@@ -198,11 +195,8 @@ static void checkpoint(struct hg_audit *a)
 	json_t *j = checkpoint_json(&cp, audit_signer_public_pem(a->signer));
 	if (a->anchor_dir)
 		anchor_write(a, j);
-	if (a->siem && j) {
-		json_dumpf(j, a->siem, JSON_COMPACT);
-		fputc('\n', a->siem);
-		fflush(a->siem);
-	}
+	siem_emit(a->siem, j);
+	siem_flush(a->siem);
 	json_decref(j);
 }
 
@@ -333,8 +327,7 @@ struct hg_audit *audit_start(const struct hg_config *cfg, const char *chain_id, 
 	a->checkpoint_us = (int64_t)cfg->audit_checkpoint_s * 1000000;
 	a->last_cp_mono_us = time_mono_us();
 	a->anchor_dir = signer && cfg->audit_anchor_dir ? strdup(cfg->audit_anchor_dir) : NULL;
-	if (cfg->audit_siem_file && !(a->siem = fopen(cfg->audit_siem_file, "a")))
-		log_error("audit: the SIEM feed %s cannot be opened", cfg->audit_siem_file);
+	a->siem = siem_open(cfg);
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->work, NULL);
 	pthread_cond_init(&a->doned, NULL);
@@ -344,8 +337,7 @@ struct hg_audit *audit_start(const struct hg_config *cfg, const char *chain_id, 
 	a->commit_timeout_ms = cfg->audit_commit_timeout_ms;
 	if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
 		log_error("audit: cannot start the writer thread");
-		if (a->siem)
-			fclose(a->siem);
+		siem_close(a->siem);
 		free(a->anchor_dir);
 		free(a->conninfo);
 		free(a->chain_id);
@@ -368,8 +360,7 @@ void audit_stop(struct hg_audit *a)
 	pthread_mutex_destroy(&a->mu);
 	pthread_cond_destroy(&a->work);
 	pthread_cond_destroy(&a->doned);
-	if (a->siem)
-		fclose(a->siem);
+	siem_close(a->siem);
 	free(a->anchor_dir);
 	free(a->conninfo);
 	free(a->chain_id);

@@ -54,6 +54,7 @@ static const struct ckey config_keys[] = {
     {"audit", "checkpoint_seconds", C_UINT, CFG(audit_checkpoint_s), false, NULL, 60, 1, 86400},
     {"audit", "anchor_dir", C_STR, CFG(audit_anchor_dir), false, NULL, 0, 0, 0},
     {"audit", "siem_file", C_STR, CFG(audit_siem_file), false, NULL, 0, 0, 0},
+    {"audit", "siem_syslog", C_STR, CFG(audit_siem_syslog), false, NULL, 0, 0, 0},
     {"lifecycle", "interval_seconds", C_UINT, CFG(lifecycle_interval_s), false, NULL, 60, 0, 86400},
     {"log", "level", C_STR, CFG(log_level), false, "info", 0, 0, 0},
 };

@@ -3,6 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -153,11 +157,52 @@ START_TEST(test_siem_feed_has_the_rows_and_never_a_secret)
 }
 END_TEST
 
+/* The same feed as RFC 5424 syslog messages, received on the socket the configuration names. */
+START_TEST(test_siem_syslog_messages_are_rfc5424_with_the_rows_and_no_secret)
+{
+	const char *path = h_cfg->audit_siem_syslog;
+	ck_assert_msg(path != NULL, "the test configuration has no audit.siem_syslog");
+	int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+	unlink(path);
+	ck_assert_msg(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0, "cannot bind %s", path);
+	struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	struct secrets s = {0};
+	use_secrets(&s);
+	/* Every message until the socket has been quiet for 200 ms. */
+	bool seen[8] = {0};
+	char msg[65536];
+	ssize_t n;
+	int got = 0;
+	while ((n = recv(fd, msg, sizeof msg - 1, 0)) > 0) {
+		msg[n] = '\0';
+		got++;
+		ck_assert_msg(strncmp(msg, "<86>1 ", 6) == 0 && strstr(msg, " hsmgw ") && strstr(msg, " audit - {"),
+			      "not an RFC 5424 message of hsmgw: %.200s", msg);
+		const char *nd[8];
+		int k = needles(&s, nd);
+		for (int i = 0; i < k; i++)
+			ck_assert_msg(!strstr(msg, nd[i]), "a syslog message contains secret %d", i);
+		for (int i = 0; i < s.n_rids; i++)
+			seen[i] |= strstr(msg, s.rids[i]) != NULL;
+	}
+	close(fd);
+	unlink(path);
+	ck_assert_int_gt(got, 0);
+	for (int i = 0; i < s.n_rids; i++)
+		ck_assert_msg(seen[i], "request %d has no syslog message", i);
+	free_secrets(&s);
+}
+END_TEST
+
 TCase *tcase_secrets(void)
 {
 	TCase *tc = tcase_create("secrets");
 	tcase_add_test(tc, test_audit_rows_never_contain_plaintext_aad_or_token);
 	tcase_add_test(tc, test_daemon_log_never_contains_plaintext_aad_or_token);
 	tcase_add_test(tc, test_siem_feed_has_the_rows_and_never_a_secret);
+	tcase_add_test(tc, test_siem_syslog_messages_are_rfc5424_with_the_rows_and_no_secret);
 	return tc;
 }
