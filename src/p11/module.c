@@ -135,23 +135,6 @@ static bool load_pin(struct hg_p11 *p, const char *path, char *err, size_t len)
 	return true;
 }
 
-/* The legacy and default providers, loaded once per process and kept until it ends: the
- * module may hold OpenSSL objects of them, and unloading the explicitly loaded default
- * provider would leave the process without any (OpenSSL's own exit handler frees them). */
-static pthread_once_t legacy_once = PTHREAD_ONCE_INIT;
-static bool legacy_ok;
-
-static void legacy_load(void)
-{
-	legacy_ok = OSSL_PROVIDER_load(NULL, "legacy") && OSSL_PROVIDER_load(NULL, "default");
-}
-
-static bool legacy_loaded(void)
-{
-	pthread_once(&legacy_once, legacy_load);
-	return legacy_ok;
-}
-
 struct hg_p11 *p11_open(const struct hg_config *cfg, char *err, size_t len)
 {
 	struct hg_p11 *p = calloc(1, sizeof *p);
@@ -169,7 +152,8 @@ struct hg_p11 *p11_open(const struct hg_config *cfg, char *err, size_t len)
 	/* A software token inside this process (SoftHSM) uses this process's OpenSSL 3, whose
 	 * single DES lives in the legacy provider; loading it explicitly means loading the
 	 * default provider explicitly too. */
-	if (cfg->hsm_openssl_legacy && !legacy_loaded()) {
+	if (cfg->hsm_openssl_legacy && (!(p->ossl_legacy = OSSL_PROVIDER_load(NULL, "legacy")) ||
+					!(p->ossl_default = OSSL_PROVIDER_load(NULL, "default")))) {
 		snprintf(err, len, "hsm.openssl_legacy_provider: OpenSSL's legacy provider cannot be loaded");
 		goto bad;
 	}
@@ -233,6 +217,11 @@ void p11_close(struct hg_p11 *p)
 	/* The module stays mapped after C_Finalize: unloading a PKCS#11 module while its own
 	 * exit handlers or threads may still refer to it is unsafe, and a mapped module lets
 	 * leak reports name it. The process is ending, or opening it again reuses the mapping. */
+	/* After C_Finalize: the module no longer uses them. */
+	if (p->ossl_legacy)
+		OSSL_PROVIDER_unload(p->ossl_legacy);
+	if (p->ossl_default)
+		OSSL_PROVIDER_unload(p->ossl_default);
 	hg_free_secret(p->pin, p->pin_len + 1);
 	handles_free(&p->handles);
 	pthread_mutex_destroy(&p->mu);

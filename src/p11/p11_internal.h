@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include <openssl/provider.h>
 #include <p11-kit/pkcs11.h>
 
 #include "hsmgw/p11.h"
@@ -49,6 +50,7 @@ struct hg_p11 {
 	struct handle_cache handles;
 	unsigned wrap_algs; /* bit (1u << hg_wrap_alg) per algorithm the token implements; set at open */
 	bool single_des;    /* the token computes single DES (CKM_DES_ECB); set at open */
+	OSSL_PROVIDER *ossl_legacy, *ossl_default; /* hsm.openssl_legacy_provider */
 };
 
 /* A failure on the gateway's side of a PKCS#11 exchange (OpenSSL could not build or check
