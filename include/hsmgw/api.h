@@ -50,6 +50,7 @@ enum hg_ftype {
 	HG_F_STRINGS, /* json_t * array borrowed; elements from `choices`, unique; min/max: count */
 	HG_F_LABELS,  /* json_t * object borrowed; string values; max: entries */
 	HG_F_OBJECT,  /* json_t * object borrowed, any members; max: entries */
+	HG_F_ARRAY,   /* json_t * array borrowed, any items (the handler checks them); min/max: count */
 };
 
 struct hg_field {

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <stdbool.h>
+
 #include "hsmgw/error.h"
 #include "hsmgw/util.h"
 
@@ -59,5 +61,45 @@ struct hg_ff1_hsm {
 	hg_uuid id;
 };
 const struct hg_ff1_aes *ff1_hsm_bind(struct hg_ff1_hsm *b, struct hg_p11 *p, const hg_uuid *id);
+
+/* ---- tokens of digit strings (token.c) ----
+ *
+ * A value is split into the digits kept in clear (the first `leading`, the last `trailing`)
+ * and the middle, which is tokenized. With luhn, the value must pass the Luhn check; the last
+ * digit of the middle is then not tokenized but chosen so that the token passes it too.
+ *
+ * fpe (an AES key): the tokenized digits are FF1⁻¹(FF1(x) + 1 mod 10^m), a keyed permutation of
+ * the m-digit domain that is one single cycle, so no value is its own token and every token
+ * has exactly one value; reversing is FF1⁻¹(FF1(t) − 1). deterministic (an HMAC key): digits
+ * drawn without modulo bias (bytes below 250, modulo 10) from HMAC-SHA256 in the HSM over the
+ * tweak, the digits and a counter; when they equal the input's, the counter moves on. Not
+ * reversible.
+ *
+ * The tweak (FF1's, and the HMAC's prefix) binds the token to the tenant, the key and the
+ * options: "HGT1" ‖ the key's 16-byte UUID ‖ tenant length (1 byte) ‖ tenant ‖ mode byte ‖
+ * format byte ‖ leading ‖ trailing ‖ luhn ‖ the leading digits ‖ "|" ‖ the trailing digits. */
+enum hg_token_mode { HG_TOKEN_FPE, HG_TOKEN_DETERMINISTIC };
+#define HG_TOKEN_MIN_SECRET 5 /* digits actually tokenized, at least (a domain of 10^5) */
+
+struct hg_token_spec {
+	enum hg_token_mode mode;
+	bool pan;                   /* PAN: 12–19 digits; otherwise any 6–64 digits */
+	unsigned leading, trailing; /* digits kept in clear */
+	bool luhn;
+	const char *tenant;
+	hg_uuid key_id; /* the key's UUID (not a version's): tokens survive nothing else */
+};
+
+/* Tokenizes (or, fpe only, reverses) one NUL-terminated value into out (the same length, NUL-
+ * terminated). aes is the FF1 binding (fpe); hmac_p/hmac_id the HSM and HMAC key version
+ * (deterministic). A value that does not fit the spec is HG_E_INVALID with *why set to a
+ * static text that never quotes the value; the HSM's errors pass on. */
+struct hg_token_keys {
+	const struct hg_ff1_aes *aes;
+	struct hg_p11 *p;
+	const hg_uuid *hmac_id;
+};
+hg_err token_one(const struct hg_token_keys *k, const struct hg_token_spec *s, bool reverse, const char *in, char *out,
+		 const char **why) HG_WARN_UNUSED;
 
 #endif

@@ -18,6 +18,11 @@ hg_err api_page(struct hg_request *req, long *limit, long *after) HG_WARN_UNUSED
 /* Resolves the route's {key} for the caller's tenant and notes it for the audit row. */
 hg_err api_key_resolve(struct hg_request *req, struct hg_key_row **out) HG_WARN_UNUSED;
 
+/* Resolves a key named in the request body (field `field`) for the caller's tenant; the
+ * first key a request resolves is the one its audit row names. */
+hg_err api_body_key(struct hg_request *req, const char *field, const char *name,
+		    struct hg_key_row **out) HG_WARN_UNUSED;
+
 hg_err api_keys_create(struct hg_request *req);
 hg_err api_keys_list(struct hg_request *req);
 hg_err api_keys_get(struct hg_request *req);
@@ -64,6 +69,8 @@ hg_err api_payments_cvv(struct hg_request *req);
 hg_err api_payments_cvv_verify(struct hg_request *req);
 hg_err api_payments_mac(struct hg_request *req);
 hg_err api_payments_mac_verify(struct hg_request *req);
+hg_err api_tokens_tokenize(struct hg_request *req);
+hg_err api_tokens_detokenize(struct hg_request *req);
 hg_err api_audit_query(struct hg_request *req);
 hg_err api_audit_verify(struct hg_request *req);
 hg_err api_ops_healthz(struct hg_request *req);

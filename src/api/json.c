@@ -106,6 +106,12 @@ static hg_err parse_field(struct hg_request *req, const struct hg_field *f, json
 		return HG_OK;
 	case HG_F_STRINGS: return check_strings(req, f, v, dst);
 	case HG_F_LABELS: return check_labels(req, f, v, dst);
+	case HG_F_ARRAY:
+		if (!json_is_array(v) || (long)json_array_size(v) < f->min || (long)json_array_size(v) > f->max)
+			return http_fail(req, HG_E_INVALID, "field '%s' must be an array of %ld to %ld items", f->name,
+					 f->min, f->max);
+		*(json_t **)dst = v;
+		return HG_OK;
 	case HG_F_OBJECT:
 		if (!json_is_object(v) || (long)json_object_size(v) > f->max)
 			return http_fail(req, HG_E_INVALID, "field '%s' must be an object of at most %ld members",

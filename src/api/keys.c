@@ -76,6 +76,19 @@ hg_err api_key_resolve(struct hg_request *req, struct hg_key_row **out)
 	return e;
 }
 
+hg_err api_body_key(struct hg_request *req, const char *field, const char *name, struct hg_key_row **out)
+{
+	hg_err e = keys_resolve(&app_of(req)->keys, req->who.tenant->name, name, out);
+	if (e == HG_E_NOT_FOUND)
+		return http_fail(req, e, "no key %s for '%s'", keys_looks_like_uuid(name) ? name : "with that name",
+				 field);
+	if (e == HG_OK && !req->has_key) {
+		req->has_key = true;
+		req->key_id = (*out)->id;
+	}
+	return e;
+}
+
 struct create_in {
 	const char *name, *type, *description, *curve, *activate_at, *expires_at;
 	long size, rotation_period_days;

@@ -46,10 +46,7 @@ static void pay_key_free(struct pay_key *k)
 static hg_err body_key(struct hg_request *req, const char *field, const char *name, enum hg_usage use, bool protecting,
 		       struct pay_key *out)
 {
-	hg_err e = keys_resolve(&app_of(req)->keys, req->who.tenant->name, name, &out->row);
-	if (e == HG_E_NOT_FOUND)
-		return http_fail(req, e, "no key %s for '%s'", keys_looks_like_uuid(name) ? name : "with that name",
-				 field);
+	hg_err e = api_body_key(req, field, name, &out->row);
 	if (e != HG_OK)
 		return e;
 	e = keys_version_for(out->row, use, protecting ? 0 : out->row->primary_version, &out->v, req->detail,
@@ -61,11 +58,8 @@ static hg_err body_key(struct hg_request *req, const char *field, const char *na
 	if (e != HG_OK)
 		return e;
 	out->k = (struct hg_pay_key){.ref = &out->v->id, .aes = spec.type == HG_KT_AES, .halves = spec.halves};
-	if (!req->has_key) {
-		req->has_key = true;
-		req->key_id = out->row->id;
+	if (!req->key_version && memcmp(&req->key_id, &out->row->id, sizeof req->key_id) == 0)
 		req->key_version = out->v->version;
-	}
 	req->used_hsm = true;
 	return HG_OK;
 }

@@ -62,6 +62,9 @@ const struct hg_route api_routes[] = {
 	V1("POST", "/v1/payments/card/cvv/verify", api_payments_cvv_verify, HG_SCOPE_PAYMENTS_CARD, "payments.cvv_verify", NULL, 0, NO_KEEP),
 	V1("POST", "/v1/payments/mac", api_payments_mac, HG_SCOPE_PAYMENTS_MAC, "payments.mac", NULL, 0, KEEP),
 	V1("POST", "/v1/payments/mac/verify", api_payments_mac_verify, HG_SCOPE_PAYMENTS_MAC, "payments.mac_verify", NULL, 0, KEEP),
+	/* Tokens carry PANs (detokenize) or stand for them: never kept. */
+	V1("POST", "/v1/tokens/tokenize", api_tokens_tokenize, HG_SCOPE_TOKENS_TOKENIZE, "tokens.tokenize", NULL, 0, NO_KEEP),
+	V1("POST", "/v1/tokens/detokenize", api_tokens_detokenize, HG_SCOPE_TOKENS_DETOKENIZE, "tokens.detokenize", NULL, 0, NO_KEEP),
 	V1("GET", "/v1/audit", api_audit_query, HG_SCOPE_AUDIT_READ, "audit.query", "limit cursor key operation outcome caller since until", 0, NO_KEEP),
 	V1("GET", "/v1/audit/verify", api_audit_verify, HG_SCOPE_AUDIT_READ, "audit.verify", NULL, 0, NO_KEEP),
 	OPS("/healthz", api_ops_healthz, "ops.healthz"),

@@ -57,5 +57,6 @@ void ci_expect_400_at(const char *file, int line, struct h_resp *r, const char *
 TCase *tcase_crypto_interop(void);
 TCase *tcase_crypto_interop2(void);
 TCase *tcase_payments(void);
+TCase *tcase_tokens(void);
 
 #endif
