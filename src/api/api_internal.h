@@ -14,6 +14,9 @@ static inline struct hg_app *app_of(struct hg_request *req)
 /* The ?limit= (1..1000, default 100) and ?cursor= (opaque: the last item's sequence
  * number) of a list route. */
 hg_err api_page(struct hg_request *req, long *limit, long *after) HG_WARN_UNUSED;
+/* Answers one page: rows is a JSON array of up to limit + 1 objects with an "id", in order;
+ * the extra one only says there is more (next_cursor is the last kept id). */
+void api_page_reply(struct hg_request *req, const char *rows, long limit);
 
 /* Resolves the route's {key} for the caller's tenant and notes it for the audit row. */
 hg_err api_key_resolve(struct hg_request *req, struct hg_key_row **out) HG_WARN_UNUSED;

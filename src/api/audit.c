@@ -52,20 +52,8 @@ hg_err api_audit_query(struct hg_request *req)
 	char *rows = NULL;
 	if (e == HG_OK)
 		e = store_audit_query(app_of(req)->db, req->who.tenant->name, &f, after, (unsigned)limit + 1, &rows);
-	if (e == HG_OK) {
-		json_t *items = json_loads(rows, 0, NULL);
-		json_t *next = json_null();
-		if (json_array_size(items) > (size_t)limit) {
-			char c[24];
-			json_int_t last =
-			    json_integer_value(json_object_get(json_array_get(items, (size_t)limit - 1), "id"));
-			snprintf(c, sizeof c, "%lld", (long long)last);
-			next = json_string(c);
-			json_array_remove(items, (size_t)limit);
-		}
-		http_reply(req, 200,
-			   json_pack("{s:o, s:o}", "items", items ? items : json_array(), "next_cursor", next));
-	}
+	if (e == HG_OK)
+		api_page_reply(req, rows, limit);
 	free(rows);
 	key_row_free(key);
 	return e;

@@ -168,3 +168,17 @@ hg_err api_page(struct hg_request *req, long *limit, long *after)
 		return http_fail(req, HG_E_INVALID, "cursor is not one this server gave out");
 	return HG_OK;
 }
+
+void api_page_reply(struct hg_request *req, const char *rows, long limit)
+{
+	json_t *items = json_loads(rows, 0, NULL);
+	json_t *next = json_null();
+	if (json_array_size(items) > (size_t)limit) {
+		char c[24];
+		json_int_t last = json_integer_value(json_object_get(json_array_get(items, (size_t)limit - 1), "id"));
+		snprintf(c, sizeof c, "%lld", (long long)last);
+		next = json_string(c);
+		json_array_remove(items, (size_t)limit);
+	}
+	http_reply(req, 200, json_pack("{s:o, s:o}", "items", items ? items : json_array(), "next_cursor", next));
+}

@@ -181,20 +181,8 @@ hg_err api_keys_events(struct hg_request *req)
 	char *events = NULL;
 	if (e == HG_OK)
 		e = store_key_events(app_of(req)->db, &key->id, after, (unsigned)limit + 1, &events);
-	if (e == HG_OK) {
-		json_t *items = json_loads(events, 0, NULL);
-		json_t *next = json_null();
-		if (json_array_size(items) > (size_t)limit) {
-			char c[24];
-			json_int_t last =
-			    json_integer_value(json_object_get(json_array_get(items, (size_t)limit - 1), "id"));
-			snprintf(c, sizeof c, "%lld", (long long)last);
-			next = json_string(c);
-			json_array_remove(items, (size_t)limit);
-		}
-		http_reply(req, 200,
-			   json_pack("{s:o, s:o}", "items", items ? items : json_array(), "next_cursor", next));
-	}
+	if (e == HG_OK)
+		api_page_reply(req, events, limit);
 	free(events);
 	key_row_free(key);
 	return e;
