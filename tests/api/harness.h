@@ -19,6 +19,8 @@
 
 /* Per-test time limit: generous enough for the sanitized build. */
 #define H_TIMEOUT_S 30
+/* For the few tests that move 1000 values through the sanitized daemon. */
+#define H_LONG_TIMEOUT_S 180
 /* Every scope the implemented routes need. */
 #define H_ALL_SCOPES "keys:read keys:write crypto:encrypt crypto:decrypt"
 #define H_NAME_MAX   96
@@ -45,6 +47,7 @@ struct h_req {
 	const char *request_id;      /* X-Request-Id, or NULL */
 	bool chunked;                /* send the body with chunked transfer encoding, no Content-Length */
 	const char *idempotency_key; /* Idempotency-Key, or NULL */
+	long timeout_s;              /* 0: 20 s */
 };
 
 /* A response; freed with h_resp_free. Header values are NULL when absent. */

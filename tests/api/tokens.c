@@ -54,7 +54,15 @@ static void key_of(const char *type, char id[KM_ID_LEN])
 
 static struct h_resp *call(const char *token, const char *path, json_t *body)
 {
-	return h_post_json(path, token ? token : tok_tok(), body, NULL);
+	char *text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	struct h_resp *r = h_send(&(struct h_req){.method = "POST",
+						  .path = path,
+						  .token = token ? token : tok_tok(),
+						  .body = text,
+						  .timeout_s = H_LONG_TIMEOUT_S - 30});
+	free(text);
+	return r;
 }
 
 START_TEST(test_1000_pans_round_trip_keep_first_6_last_4_pass_luhn_and_never_equal_the_pan)
@@ -82,11 +90,16 @@ START_TEST(test_1000_pans_round_trip_keep_first_6_last_4_pass_luhn_and_never_equ
 		ck_assert_msg(luhn_ok(t), "token %d fails Luhn", i);
 		ck_assert_msg(strspn(t, "0123456789") == strlen(t), "token %d is not digits", i);
 	}
-	/* Determinism: the same PANs again give the same tokens. */
+	/* Determinism: 50 of the PANs again, in another call, give the same tokens. */
+	json_t *some = json_array();
+	for (size_t i = 0; i < 50; i++)
+		json_array_append(some, json_array_get(values, i * 20));
 	struct h_resp *r2 =
-	    call(NULL, "/v1/tokens/tokenize", json_pack("{s:s, s:O, s:b}", "key", aes, "values", values, "luhn", true));
+	    call(NULL, "/v1/tokens/tokenize", json_pack("{s:s, s:o, s:b}", "key", aes, "values", some, "luhn", true));
 	h_assert_status(r2, 200);
-	ck_assert(json_equal(tokens, json_object_get(r2->json, "tokens")));
+	for (size_t i = 0; i < 50; i++)
+		ck_assert(
+		    json_equal(json_array_get(tokens, i * 20), json_array_get(json_object_get(r2->json, "tokens"), i)));
 	h_resp_free(r2);
 	/* And back. */
 	struct h_resp *d = call(NULL, "/v1/tokens/detokenize",
