@@ -67,6 +67,11 @@ struct hg_config {
 
 	unsigned lifecycle_interval_s; /* 0: this instance runs no scheduler */
 
+	unsigned auth_token_cache_entries; /* verified bearer tokens remembered (0: none) */
+	unsigned auth_token_cache_s;       /* … for at most this long (and never past their exp) */
+	unsigned keys_cache_entries;       /* key metadata remembered per instance (0: none) */
+	unsigned keys_cache_ms;            /* … for at most this long: another instance's change is seen within it */
+
 	char *log_level;
 
 	struct hg_tenant_cfg *tenants;

@@ -56,6 +56,10 @@ static const struct ckey config_keys[] = {
     {"audit", "siem_file", C_STR, CFG(audit_siem_file), false, NULL, 0, 0, 0},
     {"audit", "siem_syslog", C_STR, CFG(audit_siem_syslog), false, NULL, 0, 0, 0},
     {"lifecycle", "interval_seconds", C_UINT, CFG(lifecycle_interval_s), false, NULL, 60, 0, 86400},
+    {"auth", "token_cache_entries", C_UINT, CFG(auth_token_cache_entries), false, NULL, 4096, 0, 1048576},
+    {"auth", "token_cache_seconds", C_UINT, CFG(auth_token_cache_s), false, NULL, 300, 1, 3600},
+    {"keys", "cache_entries", C_UINT, CFG(keys_cache_entries), false, NULL, 4096, 0, 1048576},
+    {"keys", "cache_ms", C_UINT, CFG(keys_cache_ms), false, NULL, 1000, 1, 60000},
     {"log", "level", C_STR, CFG(log_level), false, "info", 0, 0, 0},
 };
 
