@@ -55,10 +55,14 @@ struct hg_auth *auth_new(const struct hg_config *cfg, char *err, size_t err_len)
 void auth_free(struct hg_auth *a);
 
 /* Verifies an Authorization header value ("Bearer <JWT>"; NULL when absent). On success
- * fills *who. Every failure is HG_E_UNAUTHENTICATED with a short reason in detail that
- * never repeats the token. */
+ * fills *who. A token that verified is remembered (by its digest) until its exp or
+ * auth.token_cache_seconds, so it is verified in full once per period, not per request. Every failure is
+ * HG_E_UNAUTHENTICATED with a short reason in detail that never repeats the token. */
 hg_err auth_verify(const struct hg_auth *a, const char *authorization, struct hg_principal *who, char *detail,
 		   size_t detail_len) HG_WARN_UNUSED;
+
+/* The verified-token cache's hit and miss counts since start (0 when it is off). */
+void auth_cache_stats(const struct hg_auth *a, unsigned long *hits, unsigned long *misses);
 
 /* The bit of a scope name, or 0 when unknown. */
 unsigned auth_scope_bit(const char *name);

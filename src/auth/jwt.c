@@ -5,12 +5,17 @@
  * libjwt verifies with whatever algorithm the header names — without the check, an RSA or
  * EC public key PEM would be accepted as an HMAC secret. Only after libjwt has verified the
  * signature with the tenant's key are the claims trusted. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <jansson.h>
 #include <jwt.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "hsmgw/auth.h"
 
@@ -20,9 +25,33 @@ struct tenant_key {
 	size_t key_len;
 };
 
+/* The verified-token cache. Verifying a signature costs far more than the rest of a
+ * request (libjwt also parses the tenant's PEM key each time), and clients send the same
+ * token for its whole lifetime. A token that verified is remembered by its SHA-256 — never
+ * the bearer string itself — with the principal it yields, until its exp (plus the leeway)
+ * or auth.token_cache_seconds, whichever comes first. Only successes are cached; a miss
+ * verifies in full. Direct-mapped, with a lock per stripe of slots. */
+#define TOKEN_STRIPES 64
+
+struct token_slot {
+	unsigned char digest[SHA256_DIGEST_LENGTH];
+	int64_t until_s; /* 0: empty */
+	struct hg_principal who;
+};
+
+struct token_cache {
+	pthread_mutex_t mu[TOKEN_STRIPES];
+	struct token_slot *slots;
+	size_t mask; /* slots - 1 (a power of two) */
+	unsigned ttl_s;
+	EVP_MD *sha256; /* fetched once: an implicit fetch per call takes OpenSSL's global locks */
+	atomic_ulong hits, misses;
+};
+
 struct hg_auth {
 	struct tenant_key *t;
 	size_t n;
+	struct token_cache *cache; /* NULL: none */
 };
 
 static const char *const scope_names[HG_SCOPE_COUNT] = {
@@ -62,7 +91,76 @@ struct hg_auth *auth_new(const struct hg_config *cfg, char *err, size_t len)
 		}
 		a->n++;
 	}
+	if (cfg->auth_token_cache_entries > 0) {
+		struct token_cache *c = calloc(1, sizeof *c);
+		size_t n = 1;
+		while (n < cfg->auth_token_cache_entries)
+			n <<= 1;
+		c->slots = calloc(n, sizeof *c->slots);
+		c->mask = n - 1;
+		c->ttl_s = cfg->auth_token_cache_s;
+		c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+		for (size_t i = 0; i < TOKEN_STRIPES; i++)
+			pthread_mutex_init(&c->mu[i], NULL);
+		a->cache = c;
+		if (!c->slots || !c->sha256) {
+			snprintf(err, len, "cannot set up the token cache");
+			auth_free(a);
+			return NULL;
+		}
+	}
 	return a;
+}
+
+static void cache_free(struct token_cache *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < TOKEN_STRIPES; i++)
+		pthread_mutex_destroy(&c->mu[i]);
+	free(c->slots);
+	EVP_MD_free(c->sha256);
+	free(c);
+}
+
+void auth_cache_stats(const struct hg_auth *a, unsigned long *hits, unsigned long *misses)
+{
+	*hits = a && a->cache ? atomic_load(&a->cache->hits) : 0;
+	*misses = a && a->cache ? atomic_load(&a->cache->misses) : 0;
+}
+
+/* The slot a token digest maps to, and its stripe's lock. */
+static struct token_slot *cache_slot(struct token_cache *c, const unsigned char *d, pthread_mutex_t **mu)
+{
+	uint64_t h;
+	memcpy(&h, d, sizeof h);
+	size_t i = (size_t)h & c->mask;
+	*mu = &c->mu[i % TOKEN_STRIPES];
+	return &c->slots[i];
+}
+
+static bool cache_get(struct token_cache *c, const unsigned char *d, int64_t now, struct hg_principal *who)
+{
+	pthread_mutex_t *mu;
+	struct token_slot *s = cache_slot(c, d, &mu);
+	pthread_mutex_lock(mu);
+	bool hit = s->until_s > now && CRYPTO_memcmp(s->digest, d, SHA256_DIGEST_LENGTH) == 0;
+	if (hit)
+		*who = s->who;
+	pthread_mutex_unlock(mu);
+	atomic_fetch_add(hit ? &c->hits : &c->misses, 1);
+	return hit;
+}
+
+static void cache_put(struct token_cache *c, const unsigned char *d, int64_t until, const struct hg_principal *who)
+{
+	pthread_mutex_t *mu;
+	struct token_slot *s = cache_slot(c, d, &mu);
+	pthread_mutex_lock(mu);
+	memcpy(s->digest, d, SHA256_DIGEST_LENGTH);
+	s->until_s = until;
+	s->who = *who;
+	pthread_mutex_unlock(mu);
 }
 
 void auth_free(struct hg_auth *a)
@@ -72,6 +170,7 @@ void auth_free(struct hg_auth *a)
 	for (size_t i = 0; i < a->n; i++)
 		hg_free_secret(a->t[i].key, a->t[i].key_len + 1);
 	free(a->t);
+	cache_free(a->cache);
 	free(a);
 }
 
@@ -148,10 +247,9 @@ static unsigned parse_scopes(const char *s)
 }
 
 /* Checks the trusted claims of a verified token. */
-static hg_err check_claims(const struct tenant_key *t, json_t *claims, struct hg_principal *who, char *detail,
-			   size_t len)
+static hg_err check_claims(const struct tenant_key *t, json_t *claims, time_t now, struct hg_principal *who,
+			   int64_t *valid_until, char *detail, size_t len)
 {
-	time_t now = time(NULL);
 	json_t *exp = json_object_get(claims, "exp"), *nbf = json_object_get(claims, "nbf");
 	if (!json_is_integer(exp))
 		return deny(detail, len, "token has no exp claim");
@@ -170,6 +268,7 @@ static hg_err check_claims(const struct tenant_key *t, json_t *claims, struct hg
 	who->tenant = t->cfg;
 	snprintf(who->sub, sizeof who->sub, "%s", sub);
 	who->scopes = scope ? parse_scopes(json_string_value(scope)) : 0;
+	*valid_until = json_integer_value(exp) + HG_JWT_LEEWAY_S;
 	return HG_OK;
 }
 
@@ -187,6 +286,13 @@ hg_err auth_verify(const struct hg_auth *a, const char *authz, struct hg_princip
 	const char *d2 = d1 ? memchr(d1 + 1, '.', tlen - (size_t)(d1 + 1 - tok)) : NULL;
 	if (!d1 || !d2 || memchr(d2 + 1, '.', tlen - (size_t)(d2 + 1 - tok)))
 		return deny(detail, len, "malformed token");
+	time_t now = time(NULL);
+	unsigned char digest[SHA256_DIGEST_LENGTH];
+	struct token_cache *c = a->cache;
+	if (c && EVP_Digest(tok, tlen, digest, NULL, c->sha256, NULL) != 1)
+		c = NULL; /* no digest: verify in full, remember nothing */
+	if (c && cache_get(c, digest, now, who))
+		return HG_OK;
 	json_t *hdr = segment_json(tok, (size_t)(d1 - tok));
 	json_t *claims = segment_json(d1 + 1, (size_t)(d2 - d1 - 1));
 	hg_err e = HG_OK;
@@ -213,8 +319,11 @@ hg_err auth_verify(const struct hg_auth *a, const char *authz, struct hg_princip
 			e = deny(detail, len, "token signature does not verify");
 		jwt_free(jwt);
 	}
+	int64_t until = 0;
 	if (e == HG_OK)
-		e = check_claims(t, claims, who, detail, len);
+		e = check_claims(t, claims, now, who, &until, detail, len);
+	if (e == HG_OK && c)
+		cache_put(c, digest, until < now + c->ttl_s ? until : now + c->ttl_s, who);
 	json_decref(hdr);
 	json_decref(claims);
 	return e;

@@ -231,6 +231,97 @@ START_TEST(test_unknown_scopes_are_ignored)
 }
 END_TEST
 
+/* ---- the verified-token cache ---- */
+static void setup_cached(void)
+{
+	cfg.auth_token_cache_entries = 16;
+	cfg.auth_token_cache_s = 300;
+	setup();
+}
+
+static void teardown_cached(void)
+{
+	teardown();
+	cfg.auth_token_cache_entries = 0;
+	cfg.auth_token_cache_s = 0;
+}
+
+static void assert_stats(unsigned long hits, unsigned long misses)
+{
+	unsigned long h, m;
+	auth_cache_stats(auth, &h, &m);
+	ck_assert_uint_eq(h, hits);
+	ck_assert_uint_eq(m, misses);
+}
+
+START_TEST(test_cached_token_is_verified_once_and_yields_the_same_principal)
+{
+	char *h = bearer(JWT_ALG_ES256, acme_priv, good), detail[128] = "";
+	struct hg_principal a, b;
+	ck_assert_int_eq(verify(h, &a, detail), HG_OK);
+	assert_stats(0, 1);
+	memset(&b, 0, sizeof b);
+	ck_assert_int_eq(verify(h, &b, detail), HG_OK);
+	assert_stats(1, 1);
+	ck_assert_ptr_eq(b.tenant, a.tenant);
+	ck_assert_str_eq(b.sub, "alice");
+	ck_assert_uint_eq(b.scopes, a.scopes);
+	free(h);
+}
+END_TEST
+
+START_TEST(test_cache_never_outlives_the_tokens_exp)
+{
+	struct claims c = good;
+	c.exp_in = -HG_JWT_LEEWAY_S + 1; /* still accepted for one more second */
+	char *h = bearer(JWT_ALG_ES256, acme_priv, c), detail[128] = "";
+	struct hg_principal who;
+	ck_assert_int_eq(verify(h, &who, detail), HG_OK);
+	sleep(2);
+	ck_assert_int_eq(verify(h, &who, detail), HG_E_UNAUTHENTICATED);
+	ck_assert_str_eq(detail, "token expired");
+	assert_stats(0, 2);
+	free(h);
+}
+END_TEST
+
+START_TEST(test_cache_entries_expire_after_the_configured_time)
+{
+	auth_free(auth);
+	cfg.auth_token_cache_s = 1;
+	char err[256];
+	auth = auth_new(&cfg, err, sizeof err);
+	ck_assert_ptr_nonnull(auth);
+	char *h = bearer(JWT_ALG_ES256, acme_priv, good), detail[128] = "";
+	struct hg_principal who;
+	ck_assert_int_eq(verify(h, &who, detail), HG_OK);
+	ck_assert_int_eq(verify(h, &who, detail), HG_OK);
+	assert_stats(1, 1);
+	sleep(2);
+	ck_assert_int_eq(verify(h, &who, detail), HG_OK);
+	assert_stats(1, 2);
+	free(h);
+}
+END_TEST
+
+START_TEST(test_failures_are_not_cached_and_an_altered_token_misses)
+{
+	char *bad = bearer(JWT_ALG_ES256, other_priv, good), detail[128] = "";
+	struct hg_principal who;
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(verify(bad, &who, detail), HG_E_UNAUTHENTICATED);
+	assert_stats(0, 2);
+	char *h = bearer(JWT_ALG_ES256, acme_priv, good);
+	ck_assert_int_eq(verify(h, &who, detail), HG_OK);
+	char *sig = strrchr(h, '.') + 1;
+	sig[0] = sig[0] == 'A' ? 'B' : 'A'; /* another signature over the same claims */
+	ck_assert_int_eq(verify(h, &who, detail), HG_E_UNAUTHENTICATED);
+	assert_stats(0, 4);
+	free(bad);
+	free(h);
+}
+END_TEST
+
 Suite *suite_auth(void)
 {
 	Suite *s = suite_create("auth");
@@ -245,6 +336,14 @@ Suite *suite_auth(void)
 	tcase_add_test(tc, test_malformed_headers_are_refused);
 	tcase_add_test(tc, test_stripped_signature_is_refused);
 	tcase_add_test(tc, test_unknown_scopes_are_ignored);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("token_cache");
+	tcase_add_checked_fixture(tc, setup_cached, teardown_cached);
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_cached_token_is_verified_once_and_yields_the_same_principal);
+	tcase_add_test(tc, test_cache_never_outlives_the_tokens_exp);
+	tcase_add_test(tc, test_cache_entries_expire_after_the_configured_time);
+	tcase_add_test(tc, test_failures_are_not_cached_and_an_altered_token_misses);
 	suite_add_tcase(s, tc);
 	return s;
 }
