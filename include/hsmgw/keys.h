@@ -53,11 +53,25 @@ struct hg_actor {
 	const char *request_id; /* NULL for the scheduler */
 };
 
+struct hg_key_cache;
+
 struct hg_keys {
 	struct hg_db *db;
 	struct hg_p11 *p11;
-	struct hg_audit *audit; /* where the scheduler's changes are audited (NULL: not) */
+	struct hg_audit *audit;     /* where the scheduler's changes are audited (NULL: not) */
+	struct hg_key_cache *cache; /* keys_resolve's metadata cache (NULL: none) */
 };
+
+/* ---- the metadata cache (keys/cache.c) ---- */
+/* Up to `entries` keys, each for at most ttl_ms; NULL when entries is 0. */
+struct hg_key_cache *key_cache_new(unsigned entries, unsigned ttl_ms);
+void key_cache_free(struct hg_key_cache *c);
+/* A copy of the row cached for (tenant, name) at db generation gen, if it is still fresh. */
+bool key_cache_get(struct hg_key_cache *c, const char *tenant, const char *name, uint64_t gen, struct hg_key_row **out);
+/* Remembers a copy of row, read from the database at generation gen. */
+void key_cache_put(struct hg_key_cache *c, const char *tenant, const char *name, uint64_t gen,
+		   const struct hg_key_row *row);
+void key_cache_stats(const struct hg_key_cache *c, unsigned long *hits, unsigned long *misses);
 
 /* Generates the key's first version in the HSM and records it. On a metadata failure the
  * HSM object is destroyed again, so a failed create leaves nothing behind. *out is freed
@@ -80,7 +94,8 @@ struct hg_key_wrapped {
 hg_err keys_import(const struct hg_keys *k, const char *tenant, const struct hg_key_spec *spec,
 		   const struct hg_key_wrapped *w, const struct hg_actor *actor, struct hg_key_row **out, char *detail,
 		   size_t detail_len) HG_WARN_UNUSED;
-/* A tenant's key by UUID or by name; another tenant's key is HG_E_NOT_FOUND. */
+/* A tenant's key by UUID or by name; another tenant's key is HG_E_NOT_FOUND. Served from
+ * k->cache when it holds a current copy. */
 hg_err keys_resolve(const struct hg_keys *k, const char *tenant, const char *id_or_name,
 		    struct hg_key_row **out) HG_WARN_UNUSED;
 

@@ -21,6 +21,9 @@ struct hg_db *db_open(const char *conninfo, unsigned size, unsigned wait_ms);
 void db_close(struct hg_db *db);
 /* HG_OK if a connection answers `SELECT 1`. */
 hg_err db_ping(struct hg_db *db);
+/* A counter that grows with every change this process commits to a key's metadata or
+ * versions: a copy of a key taken at generation g is current only while it is still g. */
+uint64_t db_keys_generation(struct hg_db *db);
 
 /* ---- key metadata ---- */
 #define HG_MAX_NAME 128
@@ -58,6 +61,8 @@ struct hg_key_row {
 
 /* Frees what a key row owns, and the row. NULL is fine. */
 void key_row_free(struct hg_key_row *k);
+/* A deep copy of k (freed with key_row_free), or NULL when memory runs out. */
+struct hg_key_row *key_row_dup(const struct hg_key_row *k);
 
 /* Inserts a key and its first version in one transaction (creating the tenant's row on
  * its first key), with its "create" event by actor/request_id. HG_E_CONFLICT if the name is

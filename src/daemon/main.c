@@ -66,7 +66,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	app.db = db_open(cfg->db_conninfo, cfg->db_pool_size, cfg->db_wait_ms);
-	app.keys = (struct hg_keys){.db = app.db, .p11 = app.p11};
+	app.keys = (struct hg_keys){
+	    .db = app.db, .p11 = app.p11, .cache = key_cache_new(cfg->keys_cache_entries, cfg->keys_cache_ms)};
 	if (!(app.openapi = api_openapi_document())) {
 		log_error("start: the embedded OpenAPI document does not parse");
 		goto out;
@@ -112,6 +113,7 @@ out:
 	audit_signer_close(signer);
 	p11_close(app.p11);
 	db_close(app.db);
+	key_cache_free(app.keys.cache);
 	json_decref(app.openapi);
 	auth_free(auth);
 	config_free(cfg);

@@ -327,9 +327,17 @@ hg_err keys_import(const struct hg_keys *k, const char *tenant, const struct hg_
 
 hg_err keys_resolve(const struct hg_keys *k, const char *tenant, const char *id_or_name, struct hg_key_row **out)
 {
+	/* The generation is read before the row: a change committed meanwhile makes the copy
+	 * stale at once instead of being missed. */
+	uint64_t gen = db_keys_generation(k->db);
+	if (key_cache_get(k->cache, tenant, id_or_name, gen, out))
+		return HG_OK;
 	hg_uuid id;
 	bool by_id = uuid_parse(id_or_name, &id);
-	return store_key_get(k->db, tenant, by_id ? &id : NULL, id_or_name, out);
+	hg_err e = store_key_get(k->db, tenant, by_id ? &id : NULL, id_or_name, out);
+	if (e == HG_OK)
+		key_cache_put(k->cache, tenant, id_or_name, gen, *out);
+	return e;
 }
 
 static bool has_usage(const struct hg_key_row *key, enum hg_usage use)

@@ -20,6 +20,42 @@ void key_row_free(struct hg_key_row *k)
 	free(k);
 }
 
+static bool dup_str(char **dst, const char *src)
+{
+	*dst = src ? strdup(src) : NULL;
+	return !src || *dst;
+}
+
+struct hg_key_row *key_row_dup(const struct hg_key_row *k)
+{
+	struct hg_key_row *d = malloc(sizeof *d);
+	if (!d)
+		return NULL;
+	*d = *k;
+	d->usage = NULL;
+	d->labels_json = d->policy_json = d->description = NULL;
+	d->versions = NULL;
+	size_t n = 0;
+	while (k->usage && k->usage[n])
+		n++;
+	bool ok = (d->usage = calloc(n + 1, sizeof *d->usage)) != NULL;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = dup_str(&d->usage[i], k->usage[i]);
+	ok = ok && dup_str(&d->labels_json, k->labels_json) && dup_str(&d->policy_json, k->policy_json) &&
+	     dup_str(&d->description, k->description);
+	if (ok && k->n_versions > 0) {
+		d->versions = malloc(k->n_versions * sizeof *d->versions);
+		ok = d->versions != NULL;
+		if (ok)
+			memcpy(d->versions, k->versions, k->n_versions * sizeof *d->versions);
+	}
+	if (!ok) {
+		key_row_free(d);
+		return NULL;
+	}
+	return d;
+}
+
 void key_rows_free(struct hg_key_row **rows, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

@@ -26,11 +26,15 @@ static hg_err begin(PGconn *c)
 	return exec_ok(c, "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL);
 }
 
-/* COMMIT on success, ROLLBACK otherwise; returns the final result. */
-static hg_err finish(PGconn *c, hg_err e)
+/* COMMIT on success, ROLLBACK otherwise; returns the final result. A key changed: cached
+ * copies of keys are stale from now on (db_keys_changed), whatever the COMMIT's outcome. */
+static hg_err finish(struct hg_db *db, PGconn *c, hg_err e)
 {
-	if (e == HG_OK)
-		return exec_ok(c, "COMMIT", 0, NULL, PGRES_COMMAND_OK, NULL);
+	if (e == HG_OK) {
+		e = exec_ok(c, "COMMIT", 0, NULL, PGRES_COMMAND_OK, NULL);
+		db_keys_changed(db);
+		return e;
+	}
 	if (PQstatus(c) == CONNECTION_OK)
 		(void)exec_ok(c, "ROLLBACK", 0, NULL, PGRES_COMMAND_OK, NULL);
 	return e;
@@ -103,7 +107,7 @@ hg_err store_key_set_state(struct hg_db *db, const hg_uuid *key_id, const char *
 		e = exec_ok(c, "UPDATE key_versions SET state = 'destroyed' WHERE key_id = $1", 1, p, PGRES_COMMAND_OK,
 			    NULL);
 	PQclear(r);
-	e = finish(c, e);
+	e = finish(db, c, e);
 	db_return(db, c, PQstatus(c) != CONNECTION_OK);
 	return e;
 }
@@ -155,7 +159,7 @@ hg_err store_key_rotate(struct hg_db *db, const hg_uuid *key_id, const struct hg
 		    2, pv, PGRES_COMMAND_OK, NULL);
 	if (e == HG_OK)
 		e = insert_event(c, id, ev, NULL, NULL, nv->version);
-	e = finish(c, e);
+	e = finish(db, c, e);
 	db_return(db, c, PQstatus(c) != CONNECTION_OK);
 	return e;
 }
@@ -198,7 +202,7 @@ hg_err store_key_rollback(struct hg_db *db, const hg_uuid *key_id, const struct 
 		*new_primary = atoi(prev);
 		e = insert_event(c, id, ev, NULL, NULL, *new_primary);
 	}
-	e = finish(c, e);
+	e = finish(db, c, e);
 	db_return(db, c, PQstatus(c) != CONNECTION_OK);
 	return e;
 }
@@ -244,7 +248,7 @@ hg_err store_key_patch(struct hg_db *db, const hg_uuid *key_id, const struct hg_
 	PQclear(r);
 	if (e == HG_OK)
 		e = insert_event(c, id, ev, NULL, NULL, 0);
-	e = finish(c, e);
+	e = finish(db, c, e);
 	db_return(db, c, PQstatus(c) != CONNECTION_OK);
 	return e;
 }
@@ -342,7 +346,7 @@ hg_err store_version_retire(struct hg_db *db, const hg_uuid *key_id, int version
 	PQclear(r);
 	if (e == HG_OK)
 		e = insert_event(c, id, ev, "active", "retired", version);
-	e = finish(c, e);
+	e = finish(db, c, e);
 	db_return(db, c, PQstatus(c) != CONNECTION_OK);
 	return e;
 }

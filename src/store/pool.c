@@ -4,6 +4,7 @@
  * closed when it comes back, so the next borrower connects afresh: the pool recovers by
  * itself when the server returns. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,7 +49,18 @@ struct hg_db {
 	unsigned size;
 	PGconn **idle; /* stack of idle slots; NULL entries are unconnected slots */
 	unsigned n_idle;
+	atomic_uint_fast64_t keys_gen;
 };
+
+void db_keys_changed(struct hg_db *db)
+{
+	atomic_fetch_add(&db->keys_gen, 1);
+}
+
+uint64_t db_keys_generation(struct hg_db *db)
+{
+	return atomic_load(&db->keys_gen);
+}
 
 static bool prepare_all(PGconn *c)
 {

@@ -27,6 +27,8 @@
 hg_err db_borrow(struct hg_db *db, PGconn **out);
 /* Gives it back; a broken one (or one left inside a transaction) is closed. */
 void db_return(struct hg_db *db, PGconn *c, bool broken);
+/* Called after every committed change to a key or its versions (see db_keys_generation). */
+void db_keys_changed(struct hg_db *db);
 /* HG_OK if r has status `want`; otherwise logs and maps: unique violation → HG_E_CONFLICT,
  * a lost connection → HG_E_AUDIT_UNAVAILABLE, anything else → HG_E_INTERNAL. */
 hg_err db_result_err(PGconn *c, PGresult *r, ExecStatusType want, const char *what);

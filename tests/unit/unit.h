@@ -13,5 +13,6 @@ Suite *suite_json(void);
 Suite *suite_lifecycle(void);
 Suite *suite_pinblock(void);
 Suite *suite_payments(void);
+Suite *suite_keycache(void);
 
 #endif
