@@ -21,6 +21,8 @@ struct hg_app {
 	struct hg_audit *audit;         /* batch items write their own rows */
 	struct hg_audit_signer *signer; /* the audit signing key (its public key verifies checkpoints) */
 	json_t *openapi;                /* the OpenAPI document served at /openapi.json */
+	const struct hg_auth *auth;     /* for its token cache's figures */
+	struct hg_req_metrics *metrics; /* the request counters the dispatcher keeps */
 };
 
 extern const struct hg_route api_routes[];

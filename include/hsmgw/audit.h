@@ -14,6 +14,7 @@
 
 #include "hsmgw/config.h"
 #include "hsmgw/error.h"
+#include "hsmgw/metrics.h"
 #include "hsmgw/util.h"
 
 enum hg_outcome { HG_OUTCOME_SUCCESS, HG_OUTCOME_DENIED, HG_OUTCOME_ERROR };
@@ -45,6 +46,15 @@ struct hg_p11;
 struct hg_audit *audit_start(const struct hg_config *cfg, const char *chain_id, struct hg_audit_signer *signer);
 /* Drains the queue (every submitted row is written or failed), then stops the writer. */
 void audit_stop(struct hg_audit *a);
+
+/* The writer's figures for /metrics. */
+struct hg_audit_stats {
+	unsigned long queue_depth;    /* rows waiting for the writer */
+	unsigned long rows_committed; /* since start */
+	unsigned long batches_failed; /* batches whose commit failed */
+	const struct hg_hist *commit; /* time to write and commit one batch; NULL without a writer */
+};
+void audit_stats(struct hg_audit *a, struct hg_audit_stats *out);
 
 /* Queues a copy of the entry and waits until its batch is committed, or has failed, or the
  * commit timeout passes. HG_OK means the row is durably in the trail;

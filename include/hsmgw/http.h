@@ -64,8 +64,9 @@ struct hg_request {
 
 	/* Set by handlers. */
 	unsigned status;
-	json_t *json;   /* response body */
-	char *raw_body; /* a kept response replayed verbatim (instead of json) */
+	json_t *json;             /* response body */
+	char *raw_body;           /* sent verbatim instead of json: a kept response, or a text body */
+	const char *content_type; /* of raw_body; NULL: application/json */
 	char location[192];
 	char detail[HG_MAX_DETAIL];
 	/* What the audit row says about the key used. */
@@ -97,6 +98,7 @@ struct hg_server_deps {
 	struct hg_audit *audit;
 	const char *hsm_node; /* written into audit rows of requests that used the HSM */
 	const struct hg_idempotency *idempotency;
+	struct hg_req_metrics *metrics; /* requests are counted here (NULL: not counted) */
 	void *app;
 };
 

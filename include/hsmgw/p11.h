@@ -38,6 +38,14 @@ void p11_close(struct hg_p11 *p);
 const struct hg_p11_info *p11_info(const struct hg_p11 *p);
 /* HG_OK when the token answers (C_GetSessionInfo on a pooled session). */
 hg_err p11_ping(struct hg_p11 *p);
+/* The session pool now: sessions in all, and idle ones (the others are lent). */
+struct hg_p11_pool_stats {
+	size_t total, idle;
+};
+void p11_pool_stats(struct hg_p11 *p, struct hg_p11_pool_stats *out);
+/* The hsmgw_hsm_* families of /metrics. */
+struct hg_prom;
+void p11_metrics(struct hg_p11 *p, struct hg_prom *out);
 
 /* Pins one pooled session to the calling thread until p11_unpin: every operation the
  * thread makes meanwhile uses it (a batch of operations takes one session, not one each).

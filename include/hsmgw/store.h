@@ -82,6 +82,15 @@ hg_err store_key_list(struct hg_db *db, const char *tenant, const struct hg_key_
 		      unsigned limit, struct hg_key_row ***out, size_t *n) HG_WARN_UNUSED;
 void key_rows_free(struct hg_key_row **rows, size_t n);
 
+/* How many keys each tenant has in each state, and of the active ones how many are past
+ * their rotation time (for /metrics). *out is an array of *n entries; free it. */
+struct hg_key_count {
+	char tenant[64];
+	char state[24];
+	int64_t keys, rotation_due;
+};
+hg_err store_key_counts(struct hg_db *db, struct hg_key_count **out, size_t *n) HG_WARN_UNUSED;
+
 /* ---- lifecycle ---- */
 /* A lifecycle event as recorded with the change it describes. */
 struct hg_key_event {

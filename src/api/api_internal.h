@@ -78,6 +78,8 @@ hg_err api_audit_query(struct hg_request *req);
 hg_err api_audit_verify(struct hg_request *req);
 hg_err api_ops_healthz(struct hg_request *req);
 hg_err api_ops_readyz(struct hg_request *req);
+hg_err api_ops_metrics(struct hg_request *req);
+hg_err api_hsm_get(struct hg_request *req);
 hg_err api_ops_openapi(struct hg_request *req);
 
 #endif

@@ -67,8 +67,10 @@ const struct hg_route api_routes[] = {
 	V1("POST", "/v1/tokens/detokenize", api_tokens_detokenize, HG_SCOPE_TOKENS_DETOKENIZE, "tokens.detokenize", NULL, 0, NO_KEEP),
 	V1("GET", "/v1/audit", api_audit_query, HG_SCOPE_AUDIT_READ, "audit.query", "limit cursor key operation outcome caller since until", 0, NO_KEEP),
 	V1("GET", "/v1/audit/verify", api_audit_verify, HG_SCOPE_AUDIT_READ, "audit.verify", NULL, 0, NO_KEEP),
+	V1("GET", "/v1/hsm", api_hsm_get, HG_SCOPE_HSM_READ, "hsm.info", NULL, 0, NO_KEEP),
 	OPS("/healthz", api_ops_healthz, "ops.healthz"),
 	OPS("/readyz", api_ops_readyz, "ops.readyz"),
+	OPS("/metrics", api_ops_metrics, "ops.metrics"),
 	OPS("/openapi.json", api_ops_openapi, "ops.openapi"),
 };
 // clang-format on

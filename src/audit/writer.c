@@ -5,6 +5,7 @@
  * request then frees it — unless it gave up waiting (commit timeout), in which case it marks
  * the row abandoned and the writer frees it. Either way exactly one side frees it. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,14 @@ struct hg_audit {
 	pthread_cond_t work;  /* the writer waits here for rows */
 	pthread_cond_t doned; /* requests wait here for their rows */
 	struct qrow *head, *tail;
+	size_t queued; /* rows in the queue, not yet taken by the writer */
 	bool stopping;
 	pthread_t thread;
+
+	/* What /metrics shows: written by the writer, read by scrapes. */
+	struct hg_hist commit_hist;
+	atomic_ulong rows_committed, batches_failed;
+	atomic_ulong queue_depth; /* a copy of queued, readable without the lock */
 
 	/* Writer-only state. */
 	char *conninfo;
@@ -298,9 +305,15 @@ static void *writer_main(void *arg)
 		}
 		if (!a->head)
 			a->tail = NULL;
+		a->queued -= n;
+		atomic_store_explicit(&a->queue_depth, a->queued, memory_order_relaxed);
 		pthread_mutex_unlock(&a->mu);
 
+		int64_t t0 = time_mono_us();
 		hg_err e = write_batch(a, batch, n);
+		hist_observe(&a->commit_hist, time_mono_us() - t0);
+		atomic_fetch_add_explicit(e == HG_OK ? &a->rows_committed : &a->batches_failed, e == HG_OK ? n : 1,
+					  memory_order_relaxed);
 		if (e == HG_OK && checkpoint_due(a))
 			checkpoint(a);
 
@@ -403,6 +416,8 @@ hg_err audit_record_many(struct hg_audit *a, const struct hg_audit_entry *e, siz
 			a->head = rows[i];
 		a->tail = rows[i];
 	}
+	a->queued += n;
+	atomic_store_explicit(&a->queue_depth, a->queued, memory_order_relaxed);
 	pthread_cond_signal(&a->work);
 	hg_err res = HG_OK;
 	bool timed_out = false;
@@ -423,6 +438,17 @@ hg_err audit_record_many(struct hg_audit *a, const struct hg_audit_entry *e, siz
 		log_error("audit: rows not committed within %u ms", a->commit_timeout_ms);
 	free(rows);
 	return res;
+}
+
+void audit_stats(struct hg_audit *a, struct hg_audit_stats *out)
+{
+	*out = (struct hg_audit_stats){0};
+	if (!a)
+		return;
+	out->queue_depth = atomic_load_explicit(&a->queue_depth, memory_order_relaxed);
+	out->rows_committed = atomic_load_explicit(&a->rows_committed, memory_order_relaxed);
+	out->batches_failed = atomic_load_explicit(&a->batches_failed, memory_order_relaxed);
+	out->commit = &a->commit_hist;
 }
 
 hg_err audit_record(struct hg_audit *a, const struct hg_audit_entry *e)

@@ -8,6 +8,7 @@
 #include <sys/prctl.h>
 
 #include "hsmgw/api.h"
+#include "hsmgw/metrics.h"
 
 static void usage(void)
 {
@@ -86,6 +87,11 @@ int main(int argc, char **argv)
 	app.signer = signer;
 	app.keys.audit = audit; /* intent rows before HSM changes, and the scheduler's rows */
 	app.audit = audit;
+	app.auth = auth;
+	if (!(app.metrics = req_metrics_new(api_n_routes, cfg->n_tenants))) {
+		log_error("start: out of memory");
+		goto out;
+	}
 	struct hg_idempotency idem = api_idempotency(app.db);
 	struct hg_server_deps deps = {.idempotency = &idem,
 				      .cfg = cfg,
@@ -94,6 +100,7 @@ int main(int argc, char **argv)
 				      .auth = auth,
 				      .audit = audit,
 				      .hsm_node = p11_info(app.p11)->node,
+				      .metrics = app.metrics,
 				      .app = &app};
 	if (!(srv = http_start(&deps, err, sizeof err))) {
 		log_error("start: %s", err);
@@ -114,6 +121,7 @@ out:
 	p11_close(app.p11);
 	db_close(app.db);
 	key_cache_free(app.keys.cache);
+	req_metrics_free(app.metrics);
 	json_decref(app.openapi);
 	auth_free(auth);
 	config_free(cfg);

@@ -15,6 +15,7 @@
 #include <openssl/sha.h>
 
 #include "hsmgw/http.h"
+#include "hsmgw/metrics.h"
 
 struct hg_server {
 	struct MHD_Daemon *d;
@@ -143,7 +144,9 @@ static enum MHD_Result answer(struct hg_server *s, struct MHD_Connection *c, str
 		json_decref(body);
 	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-				err == HG_OK ? "application/json" : "application/problem+json");
+				err != HG_OK      ? "application/problem+json"
+				: r->content_type ? r->content_type
+						  : "application/json");
 	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (err == HG_OK && r->location[0])
@@ -159,6 +162,9 @@ static enum MHD_Result answer(struct hg_server *s, struct MHD_Connection *c, str
 	MHD_destroy_response(resp);
 	st->answered = true;
 	log_request(st, method, url, err, status);
+	req_metrics_observe(s->deps.metrics, r->route ? (size_t)(r->route - s->deps.routes) : s->deps.n_routes,
+			    r->authed ? (size_t)(r->who.tenant - s->deps.cfg->tenants) : s->deps.cfg->n_tenants, status,
+			    time_mono_us() - st->t0);
 	return ret;
 }
 
@@ -333,6 +339,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
 		if (!st)
 			return MHD_NO;
 		*con_cls = st;
+		req_metrics_in_flight(s->deps.metrics, 1);
 		st->t0 = time_mono_us();
 		st->r.conn = c;
 		st->r.app = s->deps.app;
@@ -370,12 +377,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-	(void)cls;
 	(void)c;
 	(void)toe;
+	struct hg_server *s = cls;
 	struct reqstate *st = *con_cls;
 	if (!st)
 		return;
+	req_metrics_in_flight(s->deps.metrics, -1);
 	json_decref(st->r.json);
 	free(st->r.raw_body);
 	hg_free_secret(st->body, st->body_cap);

@@ -264,6 +264,32 @@ hg_err store_key_get(struct hg_db *db, const char *tenant, const hg_uuid *id, co
 	return e;
 }
 
+hg_err store_key_counts(struct hg_db *db, struct hg_key_count **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	PGconn *c;
+	hg_err e = db_borrow(db, &c);
+	if (e != HG_OK)
+		return e;
+	PGresult *r = PQexecPrepared(c, "key_counts", 0, NULL, NULL, NULL, 0);
+	e = db_result_err(c, r, PGRES_TUPLES_OK, "key_counts");
+	int rows = e == HG_OK ? PQntuples(r) : 0;
+	if (rows > 0 && !(*out = calloc((size_t)rows, sizeof **out)))
+		e = HG_E_INTERNAL;
+	for (int i = 0; e == HG_OK && i < rows; i++) {
+		struct hg_key_count *k = &(*out)[i];
+		snprintf(k->tenant, sizeof k->tenant, "%s", PQgetvalue(r, i, 0));
+		snprintf(k->state, sizeof k->state, "%s", PQgetvalue(r, i, 1));
+		k->keys = get_i64(r, i, 2);
+		k->rotation_due = get_i64(r, i, 3);
+	}
+	*n = e == HG_OK ? (size_t)rows : 0;
+	PQclear(r);
+	db_return(db, c, PQstatus(c) != CONNECTION_OK);
+	return e;
+}
+
 hg_err store_key_list(struct hg_db *db, const char *tenant, const struct hg_key_filter *f, int64_t after,
 		      unsigned limit, struct hg_key_row ***out, size_t *n)
 {

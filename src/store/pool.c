@@ -37,6 +37,10 @@ static const struct {
 	 " AND ($4::text IS NULL OR k.state = $4) AND ($5::text IS NULL OR k.type = $5)"
 	 " AND ($6::text IS NULL OR k.name = $6) AND ($7::jsonb IS NULL OR k.labels @> $7::jsonb)"
 	 " ORDER BY k.seq LIMIT $3"},
+	{"key_counts",
+	 "SELECT tenant, state, count(*),"
+	 " count(*) FILTER (WHERE state = 'active' AND next_rotation_at <= now())"
+	 " FROM keys GROUP BY tenant, state ORDER BY tenant, state"},
 	{"ping", "SELECT 1"},
 };
 // clang-format on

@@ -178,5 +178,6 @@ TCase *tcase_secrets(void);
 TCase *tcase_robustness(void);
 TCase *tcase_outage(void);
 TCase *tcase_batch(void);
+TCase *tcase_metrics(void);
 
 #endif
