@@ -18,14 +18,31 @@
 struct qrow {
 	struct hg_audit_entry e;
 	struct qrow *next;
+	pthread_cond_t *waiter; /* the requesting thread's own condition variable */
 	bool done, abandoned;
 	hg_err result;
 };
 
+/* Each requesting thread waits on its own condition variable, which the writer signals when
+ * that thread's row is committed: a commit wakes exactly the threads it concerns (one
+ * shared broadcast woke every waiting thread at every commit, most of them to sleep again). */
+static __thread struct {
+	bool ready;
+	pthread_cond_t cv;
+} tl_waiter;
+
+static pthread_cond_t *my_waiter(void)
+{
+	if (!tl_waiter.ready) {
+		pthread_cond_init(&tl_waiter.cv, NULL);
+		tl_waiter.ready = true;
+	}
+	return &tl_waiter.cv;
+}
+
 struct hg_audit {
 	pthread_mutex_t mu;
-	pthread_cond_t work;  /* the writer waits here for rows */
-	pthread_cond_t doned; /* requests wait here for their rows */
+	pthread_cond_t work; /* the writer waits here for rows */
 	struct qrow *head, *tail;
 	size_t queued; /* rows in the queue, not yet taken by the writer */
 	bool stopping;
@@ -323,8 +340,9 @@ static void *writer_main(void *arg)
 			batch[i]->done = true;
 			if (batch[i]->abandoned)
 				free(batch[i]);
+			else
+				pthread_cond_signal(batch[i]->waiter);
 		}
-		pthread_cond_broadcast(&a->doned);
 	}
 	pthread_mutex_unlock(&a->mu);
 	checkpoint(a); /* the last rows are covered when the process stops */
@@ -343,7 +361,6 @@ struct hg_audit *audit_start(const struct hg_config *cfg, const char *chain_id, 
 	a->siem = siem_open(cfg);
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->work, NULL);
-	pthread_cond_init(&a->doned, NULL);
 	a->conninfo = strdup(cfg->db_conninfo);
 	a->chain_id = strdup(chain_id);
 	a->batch_max = cfg->audit_batch_max;
@@ -372,7 +389,6 @@ void audit_stop(struct hg_audit *a)
 	db_conn_close(a->conn);
 	pthread_mutex_destroy(&a->mu);
 	pthread_cond_destroy(&a->work);
-	pthread_cond_destroy(&a->doned);
 	siem_close(a->siem);
 	free(a->anchor_dir);
 	free(a->conninfo);
@@ -395,6 +411,7 @@ hg_err audit_record_many(struct hg_audit *a, const struct hg_audit_entry *e, siz
 			return HG_E_AUDIT_UNAVAILABLE;
 		}
 		rows[i]->e = e[i];
+		rows[i]->waiter = my_waiter();
 	}
 	if (!rows)
 		return HG_E_AUDIT_UNAVAILABLE;
@@ -423,7 +440,7 @@ hg_err audit_record_many(struct hg_audit *a, const struct hg_audit_entry *e, siz
 	bool timed_out = false;
 	for (size_t i = 0; i < n; i++) {
 		while (!rows[i]->done && !timed_out)
-			timed_out = pthread_cond_timedwait(&a->doned, &a->mu, &deadline) != 0 && !rows[i]->done;
+			timed_out = pthread_cond_timedwait(rows[i]->waiter, &a->mu, &deadline) != 0 && !rows[i]->done;
 		if (!rows[i]->done) {
 			rows[i]->abandoned = true; /* the writer frees it */
 			res = HG_E_AUDIT_UNAVAILABLE;
