@@ -140,6 +140,7 @@ struct hg_p11 *p11_open(const struct hg_config *cfg, char *err, size_t len)
 	struct hg_p11 *p = calloc(1, sizeof *p);
 	snprintf(p->info.node, sizeof p->info.node, "hsm-0");
 	handles_init(&p->handles);
+	p11_stats_init(&p->stats);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	for (char **e = cfg->hsm_env; e && *e; e++) {
@@ -225,6 +226,7 @@ void p11_close(struct hg_p11 *p)
 	hg_free_secret(p->pin, p->pin_len + 1);
 	handles_free(&p->handles);
 	pthread_mutex_destroy(&p->mu);
+	pthread_mutex_destroy(&p->stats.mu);
 	pthread_cond_destroy(&p->cv);
 	free(p);
 }

@@ -8,6 +8,7 @@
 #include <openssl/provider.h>
 #include <p11-kit/pkcs11.h>
 
+#include "hsmgw/metrics.h"
 #include "hsmgw/p11.h"
 
 /* A pooled session is idle (in the free stack), lent (to one request), or broken (failed
@@ -17,7 +18,24 @@ enum sess_state { SESS_IDLE, SESS_LENT, SESS_BROKEN };
 struct p11_sess {
 	CK_SESSION_HANDLE h;
 	enum sess_state state;
+	int64_t lent_at_us; /* when the current borrower got it (for the operation's latency) */
 };
+
+/* What the pool counts for /metrics (p11/metrics.c). */
+#define P11_ERROR_CODES 16
+struct p11_stats {
+	struct hg_hist ops;   /* borrow → return: one operation's HSM calls */
+	struct hg_hist waits; /* time spent waiting for a free session, when there was none */
+	atomic_ulong ok, rejected, failed, waited;
+	pthread_mutex_t mu; /* guards err */
+	struct {
+		CK_RV rv;
+		unsigned long n;
+	} err[P11_ERROR_CODES]; /* failed calls by CK_RV; the last slot counts any other */
+};
+void p11_stats_init(struct p11_stats *st);
+/* Counts an operation that held a session for us microseconds and ended with rv. */
+void p11_stats_op(struct p11_stats *st, CK_RV rv, int64_t us);
 
 /* Object handles by (CKA_ID, CKA_CLASS): open addressing, guarded by a rwlock; grows at 50% load. */
 struct handle_cache {
@@ -48,6 +66,7 @@ struct hg_p11 {
 	size_t n_idle;
 
 	struct handle_cache handles;
+	struct p11_stats stats;
 	unsigned wrap_algs; /* bit (1u << hg_wrap_alg) per algorithm the token implements; set at open */
 	bool single_des;    /* the token computes single DES (CKM_DES_ECB); set at open */
 	OSSL_PROVIDER *ossl_legacy, *ossl_default; /* hsm.openssl_legacy_provider */

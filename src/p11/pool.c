@@ -68,23 +68,33 @@ static __thread struct {
 
 hg_err sess_borrow(struct hg_p11 *p, struct p11_sess **out)
 {
+	int64_t t0 = time_mono_us();
 	if (pinned.p == p && pinned.s) {
 		*out = pinned.s;
+		pinned.s->lent_at_us = t0;
 		return HG_OK;
 	}
 	struct timespec deadline;
 	time_deadline(&deadline, p->wait_ms);
 	pthread_mutex_lock(&p->mu);
+	bool waited = p->n_idle == 0;
 	while (p->n_idle == 0) {
 		if (pthread_cond_timedwait(&p->cv, &p->mu, &deadline) != 0) {
 			pthread_mutex_unlock(&p->mu);
 			log_warn("hsm: no free session within %u ms", p->wait_ms);
+			hist_observe(&p->stats.waits, time_mono_us() - t0);
+			atomic_fetch_add_explicit(&p->stats.waited, 1, memory_order_relaxed);
 			return HG_E_HSM_UNAVAILABLE;
 		}
 	}
 	struct p11_sess *s = p->idle[--p->n_idle];
 	sess_set(p, s, SESS_LENT);
 	pthread_mutex_unlock(&p->mu);
+	s->lent_at_us = time_mono_us();
+	if (waited) {
+		hist_observe(&p->stats.waits, s->lent_at_us - t0);
+		atomic_fetch_add_explicit(&p->stats.waited, 1, memory_order_relaxed);
+	}
 	*out = s;
 	return HG_OK;
 }
@@ -120,6 +130,7 @@ static void sess_reopen(struct hg_p11 *p, struct p11_sess *s, CK_RV why)
 
 void sess_return(struct hg_p11 *p, struct p11_sess *s, CK_RV rv)
 {
+	p11_stats_op(&p->stats, rv, time_mono_us() - s->lent_at_us);
 	if (p11_rv_breaks_session(rv))
 		sess_reopen(p, s, rv);
 	if (pinned.s == s) /* stays with its thread until p11_unpin */

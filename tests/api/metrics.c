@@ -85,7 +85,23 @@ START_TEST(test_audit_caches_and_process_figures_move)
 	char *before = scrape();
 	for (int i = 0; i < 5; i++)
 		free(h_encrypt("acme", id, "bWV0cmljcw==", NULL));
+	/* A ciphertext whose tag does not verify: the HSM rejects it (the caller's input, not a
+	 * failure of the HSM). */
+	char *ct = h_encrypt("acme", id, "bWV0cmljcw==", NULL);
+	char *tag = ct + strlen(ct) - 3;
+	*tag = *tag == 'A' ? 'B' : 'A';
+	struct h_resp *r = h_decrypt("acme", id, ct, NULL, NULL);
+	h_assert_problem(r, 400, "invalid_request");
+	h_resp_free(r);
+	free(ct);
 	char *after = scrape();
+	const char *ok = "hsmgw_hsm_operations_total{node=\"hsm-0\",result=\"ok\"}",
+		   *rejected = "hsmgw_hsm_operations_total{node=\"hsm-0\",result=\"rejected\"}";
+	ck_assert_double_ge(sample(after, ok) - sample(before, ok), 6);
+	ck_assert_double_eq(sample(after, rejected) - sample(before, rejected), 1);
+	ck_assert_double_ge(sample(after, "hsmgw_hsm_operation_duration_seconds_count{node=\"hsm-0\"}") -
+				sample(before, "hsmgw_hsm_operation_duration_seconds_count{node=\"hsm-0\"}"),
+			    7);
 	/* Five audited requests: at least five rows committed (other processes write none here). */
 	ck_assert_double_ge(sample(after, "hsmgw_audit_rows_total") - sample(before, "hsmgw_audit_rows_total"), 5);
 	ck_assert_double_ge(sample(after, "hsmgw_audit_commit_duration_seconds_count") -
