@@ -26,6 +26,24 @@ hg_err api_key_resolve(struct hg_request *req, struct hg_key_row **out) HG_WARN_
 hg_err api_body_key(struct hg_request *req, const char *field, const char *name,
 		    struct hg_key_row **out) HG_WARN_UNUSED;
 
+/* A route's declared body as its handler gives it to api_parse: the fields and the size of
+ * the struct they fill. Each file of handlers lists its bodies in a table ended by {NULL},
+ * for the fuzzers (tests/fuzz/), which parse with exactly these specs. A handler that takes
+ * fewer fields on one of its routes passes a prefix of the list (or, in tokens.c, a filtered
+ * copy), so the table holds the widest form. */
+struct api_body_spec {
+	const char *route;
+	const struct hg_field *fields;
+	size_t n;
+	size_t size;
+};
+extern const struct api_body_spec api_keys_bodies[], api_keys_io_bodies[], api_lifecycle_bodies[], api_crypto_bodies[],
+    api_sign_bodies[], api_payments_bodies[], api_tokens_bodies[];
+#define API_BODY(route, fields, in)                                                                                    \
+	{                                                                                                              \
+		route, fields, NFIELDS(fields), sizeof(in)                                                             \
+	}
+
 hg_err api_keys_create(struct hg_request *req);
 hg_err api_keys_list(struct hg_request *req);
 hg_err api_keys_get(struct hg_request *req);

@@ -169,15 +169,16 @@ static hg_err check_aad(struct hg_request *req, const struct crypt_in *in, const
 							  : HG_OK;
 }
 
+static const struct hg_field encrypt_fields[] = {
+    {"plaintext", HG_F_BASE64, true, offsetof(struct crypt_in, plaintext), 0, MAX_PLAINTEXT, NULL},
+    {"aad", HG_F_BASE64, false, offsetof(struct crypt_in, aad), 0, MAX_AAD, NULL},
+    {"algorithm", HG_F_STRING, false, offsetof(struct crypt_in, algorithm), 1, 32, enc_algs},
+};
+
 hg_err api_crypto_encrypt(struct hg_request *req)
 {
 	if (api_batch_requested(req))
 		return api_run_batch(req);
-	static const struct hg_field fields[] = {
-	    {"plaintext", HG_F_BASE64, true, offsetof(struct crypt_in, plaintext), 0, MAX_PLAINTEXT, NULL},
-	    {"aad", HG_F_BASE64, false, offsetof(struct crypt_in, aad), 0, MAX_AAD, NULL},
-	    {"algorithm", HG_F_STRING, false, offsetof(struct crypt_in, algorithm), 1, 32, enc_algs},
-	};
 	struct crypt_in in = {0};
 	json_t *root;
 	struct hg_key_row *key = NULL;
@@ -185,7 +186,7 @@ hg_err api_crypto_encrypt(struct hg_request *req)
 	const char *alg = NULL;
 	uint8_t *out = NULL;
 	size_t out_len = 0;
-	hg_err e = api_parse(req, fields, NFIELDS(fields), &in, &root);
+	hg_err e = api_parse(req, encrypt_fields, NFIELDS(encrypt_fields), &in, &root);
 	if (e == HG_OK)
 		e = api_key_resolve(req, &key);
 	if (e == HG_OK)
@@ -296,21 +297,22 @@ hg_err api_crypto_reencrypt(struct hg_request *req)
 	return e;
 }
 
+static const struct hg_field datakey_fields[] = {
+    {"bits", HG_F_INT, false, offsetof(struct crypt_in, bits), 128, 256, NULL},
+    {"aad", HG_F_BASE64, false, offsetof(struct crypt_in, aad), 0, MAX_AAD, NULL},
+};
+
 /* A fresh data key from the HSM's RNG: returned once in the clear and encrypted under the
  * key (AES-GCM), for envelope encryption by the client. */
 hg_err api_crypto_datakey(struct hg_request *req)
 {
-	static const struct hg_field fields[] = {
-	    {"bits", HG_F_INT, false, offsetof(struct crypt_in, bits), 128, 256, NULL},
-	    {"aad", HG_F_BASE64, false, offsetof(struct crypt_in, aad), 0, MAX_AAD, NULL},
-	};
 	struct crypt_in in = {.bits = 256};
 	json_t *root;
 	struct hg_key_row *key = NULL;
 	const struct hg_version_row *v = NULL;
 	uint8_t dk[32], *out = NULL;
 	size_t out_len = 0;
-	hg_err e = api_parse(req, fields, NFIELDS(fields), &in, &root);
+	hg_err e = api_parse(req, datakey_fields, NFIELDS(datakey_fields), &in, &root);
 	if (e == HG_OK && in.bits != 128 && in.bits != 256)
 		e = http_fail(req, HG_E_INVALID, "field 'bits' must be 128 or 256");
 	if (e == HG_OK)
@@ -338,3 +340,10 @@ hg_err api_crypto_datakey(struct hg_request *req)
 	free_crypt(&in, root, key);
 	return e;
 }
+
+const struct api_body_spec api_crypto_bodies[] = {
+    API_BODY("POST /v1/keys/{key}/encrypt", encrypt_fields, struct crypt_in),
+    API_BODY("POST /v1/keys/{key}/decrypt, /reencrypt", unprotect_fields, struct crypt_in),
+    API_BODY("POST /v1/keys/{key}/datakey", datakey_fields, struct crypt_in),
+    {NULL, NULL, 0, 0},
+};

@@ -112,25 +112,26 @@ static hg_err future_time(struct hg_request *req, const char *name, const char *
 	return HG_OK;
 }
 
+static const struct hg_field create_fields[] = {
+    {"name", HG_F_STRING, true, offsetof(struct create_in, name), 1, HG_MAX_NAME, NULL},
+    {"type", HG_F_STRING, true, offsetof(struct create_in, type), 1, 16, key_types},
+    {"size", HG_F_INT, false, offsetof(struct create_in, size), 1, 65536, NULL},
+    {"curve", HG_F_STRING, false, offsetof(struct create_in, curve), 1, 8, key_curves},
+    {"usage", HG_F_STRINGS, false, offsetof(struct create_in, usage), 1, HG_USE_COUNT, hg_usage_names},
+    {"labels", HG_F_LABELS, false, offsetof(struct create_in, labels), 0, 64, NULL},
+    {"description", HG_F_STRING, false, offsetof(struct create_in, description), 0, 1024, NULL},
+    {"exportable", HG_F_BOOL, false, offsetof(struct create_in, exportable), 0, 0, NULL},
+    {"rotation_period_days", HG_F_INT, false, offsetof(struct create_in, rotation_period_days), 1, 3650, NULL},
+    {"activate_at", HG_F_STRING, false, offsetof(struct create_in, activate_at), 20, 40, NULL},
+    {"expires_at", HG_F_STRING, false, offsetof(struct create_in, expires_at), 20, 40, NULL},
+};
+
 hg_err api_keys_create(struct hg_request *req)
 {
-	static const struct hg_field fields[] = {
-	    {"name", HG_F_STRING, true, offsetof(struct create_in, name), 1, HG_MAX_NAME, NULL},
-	    {"type", HG_F_STRING, true, offsetof(struct create_in, type), 1, 16, key_types},
-	    {"size", HG_F_INT, false, offsetof(struct create_in, size), 1, 65536, NULL},
-	    {"curve", HG_F_STRING, false, offsetof(struct create_in, curve), 1, 8, key_curves},
-	    {"usage", HG_F_STRINGS, false, offsetof(struct create_in, usage), 1, HG_USE_COUNT, hg_usage_names},
-	    {"labels", HG_F_LABELS, false, offsetof(struct create_in, labels), 0, 64, NULL},
-	    {"description", HG_F_STRING, false, offsetof(struct create_in, description), 0, 1024, NULL},
-	    {"exportable", HG_F_BOOL, false, offsetof(struct create_in, exportable), 0, 0, NULL},
-	    {"rotation_period_days", HG_F_INT, false, offsetof(struct create_in, rotation_period_days), 1, 3650, NULL},
-	    {"activate_at", HG_F_STRING, false, offsetof(struct create_in, activate_at), 20, 40, NULL},
-	    {"expires_at", HG_F_STRING, false, offsetof(struct create_in, expires_at), 20, 40, NULL},
-	};
 	struct create_in in = {0};
 	json_t *root;
 	struct hg_key_spec spec = {0};
-	hg_err e = api_parse(req, fields, NFIELDS(fields), &in, &root);
+	hg_err e = api_parse(req, create_fields, NFIELDS(create_fields), &in, &root);
 	if (e == HG_OK)
 		e = future_time(req, "activate_at", in.activate_at, &spec.activate_at_us);
 	if (e == HG_OK)
@@ -244,3 +245,8 @@ hg_err api_keys_list(struct hg_request *req)
 	http_reply(req, 200, json_pack("{s:o, s:o}", "items", items, "next_cursor", next));
 	return HG_OK;
 }
+
+const struct api_body_spec api_keys_bodies[] = {
+    API_BODY("POST /v1/keys", create_fields, struct create_in),
+    {NULL, NULL, 0, 0},
+};

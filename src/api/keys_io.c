@@ -154,12 +154,13 @@ struct export_in {
 	const char *wrapping_key, *algorithm;
 };
 
+static const struct hg_field export_fields[] = {
+    {"wrapping_key", HG_F_STRING, true, offsetof(struct export_in, wrapping_key), 1, HG_MAX_NAME, NULL},
+    {"algorithm", HG_F_STRING, true, offsetof(struct export_in, algorithm), 1, 32, wrap_algs},
+};
+
 hg_err api_keys_export(struct hg_request *req)
 {
-	static const struct hg_field fields[] = {
-	    {"wrapping_key", HG_F_STRING, true, offsetof(struct export_in, wrapping_key), 1, HG_MAX_NAME, NULL},
-	    {"algorithm", HG_F_STRING, true, offsetof(struct export_in, algorithm), 1, 32, wrap_algs},
-	};
 	struct export_in in = {0};
 	json_t *root;
 	struct hg_key_row *key = NULL, *wk = NULL;
@@ -167,7 +168,7 @@ hg_err api_keys_export(struct hg_request *req)
 	struct hg_p11_keyspec spec;
 	uint8_t *wrapped = NULL;
 	size_t n = 0;
-	hg_err e = api_parse(req, fields, NFIELDS(fields), &in, &root);
+	hg_err e = api_parse(req, export_fields, NFIELDS(export_fields), &in, &root);
 	if (e == HG_OK)
 		e = api_key_resolve(req, &key);
 	if (e == HG_OK && !key->exportable)
@@ -210,29 +211,30 @@ struct import_in {
 	struct hg_bytes wrapped_key;
 };
 
+static const char *const types[] = {"AES", "TDES", "HMAC", "RSA", "EC", NULL};
+static const char *const curves_[] = {"P-256", "P-384", "P-521", NULL};
+static const struct hg_field import_fields[] = {
+    {"name", HG_F_STRING, true, offsetof(struct import_in, name), 1, HG_MAX_NAME, NULL},
+    {"type", HG_F_STRING, true, offsetof(struct import_in, type), 1, 16, types},
+    {"size", HG_F_INT, false, offsetof(struct import_in, size), 1, 65536, NULL},
+    {"curve", HG_F_STRING, false, offsetof(struct import_in, curve), 1, 8, curves_},
+    {"usage", HG_F_STRINGS, false, offsetof(struct import_in, usage), 1, HG_USE_COUNT, hg_usage_names},
+    {"labels", HG_F_LABELS, false, offsetof(struct import_in, labels), 0, 64, NULL},
+    {"description", HG_F_STRING, false, offsetof(struct import_in, description), 0, 1024, NULL},
+    {"exportable", HG_F_BOOL, false, offsetof(struct import_in, exportable), 0, 0, NULL},
+    {"wrapping_key", HG_F_STRING, true, offsetof(struct import_in, wrapping_key), 1, HG_MAX_NAME, NULL},
+    {"algorithm", HG_F_STRING, true, offsetof(struct import_in, algorithm), 1, 32, wrap_algs},
+    {"wrapped_key", HG_F_BASE64, true, offsetof(struct import_in, wrapped_key), 1, 16384, NULL},
+    {"kcv", HG_F_STRING, false, offsetof(struct import_in, kcv), 6, 6, NULL},
+};
+
 hg_err api_keys_import(struct hg_request *req)
 {
-	static const char *const types[] = {"AES", "TDES", "HMAC", "RSA", "EC", NULL};
-	static const char *const curves_[] = {"P-256", "P-384", "P-521", NULL};
-	static const struct hg_field fields[] = {
-	    {"name", HG_F_STRING, true, offsetof(struct import_in, name), 1, HG_MAX_NAME, NULL},
-	    {"type", HG_F_STRING, true, offsetof(struct import_in, type), 1, 16, types},
-	    {"size", HG_F_INT, false, offsetof(struct import_in, size), 1, 65536, NULL},
-	    {"curve", HG_F_STRING, false, offsetof(struct import_in, curve), 1, 8, curves_},
-	    {"usage", HG_F_STRINGS, false, offsetof(struct import_in, usage), 1, HG_USE_COUNT, hg_usage_names},
-	    {"labels", HG_F_LABELS, false, offsetof(struct import_in, labels), 0, 64, NULL},
-	    {"description", HG_F_STRING, false, offsetof(struct import_in, description), 0, 1024, NULL},
-	    {"exportable", HG_F_BOOL, false, offsetof(struct import_in, exportable), 0, 0, NULL},
-	    {"wrapping_key", HG_F_STRING, true, offsetof(struct import_in, wrapping_key), 1, HG_MAX_NAME, NULL},
-	    {"algorithm", HG_F_STRING, true, offsetof(struct import_in, algorithm), 1, 32, wrap_algs},
-	    {"wrapped_key", HG_F_BASE64, true, offsetof(struct import_in, wrapped_key), 1, 16384, NULL},
-	    {"kcv", HG_F_STRING, false, offsetof(struct import_in, kcv), 6, 6, NULL},
-	};
 	struct import_in in = {0};
 	json_t *root;
 	struct hg_key_row *wk = NULL, *key = NULL;
 	const struct hg_version_row *wv = NULL;
-	hg_err e = api_parse(req, fields, NFIELDS(fields), &in, &root);
+	hg_err e = api_parse(req, import_fields, NFIELDS(import_fields), &in, &root);
 	if (e == HG_OK)
 		e = wrapping_key(req, in.wrapping_key, in.algorithm, HG_USE_UNWRAP, &wk, &wv);
 	char *labels = in.labels ? json_dumps(in.labels, JSON_COMPACT) : NULL;
@@ -271,3 +273,9 @@ hg_err api_keys_import(struct hg_request *req)
 	json_decref(root);
 	return e;
 }
+
+const struct api_body_spec api_keys_io_bodies[] = {
+    API_BODY("POST /v1/keys/{key}/export", export_fields, struct export_in),
+    API_BODY("POST /v1/keys/import", import_fields, struct import_in),
+    {NULL, NULL, 0, 0},
+};

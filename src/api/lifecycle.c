@@ -41,16 +41,17 @@ struct revoke_in {
 	const char *reason;
 };
 
+static const char *const reasons[] = {"compromised", "superseded", "cessation", NULL};
+static const struct hg_field revoke_fields[] = {
+    {"reason", HG_F_STRING, true, offsetof(struct revoke_in, reason), 1, 16, reasons},
+};
+
 hg_err api_keys_revoke(struct hg_request *req)
 {
-	static const char *const reasons[] = {"compromised", "superseded", "cessation", NULL};
-	static const struct hg_field fields[] = {
-	    {"reason", HG_F_STRING, true, offsetof(struct revoke_in, reason), 1, 16, reasons},
-	};
 	struct revoke_in in = {0};
 	json_t *root;
 	struct hg_key_row *key, *after = NULL;
-	hg_err e = begin(req, fields, NFIELDS(fields), &in, &root, &key);
+	hg_err e = begin(req, revoke_fields, NFIELDS(revoke_fields), &in, &root, &key);
 	struct hg_actor actor = api_actor(req);
 	if (e == HG_OK) {
 		enum hg_key_action a =
@@ -66,16 +67,17 @@ struct destroy_in {
 	long pending_days;
 };
 
+static const struct hg_field destroy_fields[] = {
+    {"pending_days", HG_F_INT, false, offsetof(struct destroy_in, pending_days), 7, 30, NULL},
+};
+
 /* POST schedule-destruction, and DELETE (route arg 1: no body, the default window). */
 hg_err api_keys_schedule_destruction(struct hg_request *req)
 {
-	static const struct hg_field fields[] = {
-	    {"pending_days", HG_F_INT, false, offsetof(struct destroy_in, pending_days), 7, 30, NULL},
-	};
 	struct destroy_in in = {.pending_days = 30};
 	json_t *root;
 	struct hg_key_row *key, *after = NULL;
-	hg_err e = begin(req, fields, req->route->arg ? 0 : NFIELDS(fields), &in, &root, &key);
+	hg_err e = begin(req, destroy_fields, req->route->arg ? 0 : NFIELDS(destroy_fields), &in, &root, &key);
 	struct hg_actor actor = api_actor(req);
 	if (e == HG_OK)
 		e = keys_transition(&app_of(req)->keys, key, HG_ACT_SCHEDULE_DESTRUCTION, (int)in.pending_days, NULL,
@@ -88,15 +90,16 @@ struct rotate_in {
 	long grace_days;
 };
 
+static const struct hg_field rotate_fields[] = {
+    {"grace_days", HG_F_INT, false, offsetof(struct rotate_in, grace_days), 0, 3650, NULL},
+};
+
 hg_err api_keys_rotate(struct hg_request *req)
 {
-	static const struct hg_field fields[] = {
-	    {"grace_days", HG_F_INT, false, offsetof(struct rotate_in, grace_days), 0, 3650, NULL},
-	};
 	struct rotate_in in = {.grace_days = HG_DEFAULT_GRACE_DAYS};
 	json_t *root;
 	struct hg_key_row *key, *after = NULL;
-	hg_err e = begin(req, fields, NFIELDS(fields), &in, &root, &key);
+	hg_err e = begin(req, rotate_fields, NFIELDS(rotate_fields), &in, &root, &key);
 	struct hg_actor actor = api_actor(req);
 	if (e == HG_OK) {
 		req->used_hsm = true;
@@ -129,21 +132,22 @@ struct patch_in {
 	long rotation_period_days;
 };
 
+static const struct hg_field patch_fields[] = {
+    {"labels", HG_F_LABELS, false, offsetof(struct patch_in, labels), 0, 64, NULL},
+    {"policy", HG_F_OBJECT, false, offsetof(struct patch_in, policy), 0, 64, NULL},
+    {"description", HG_F_STRING, false, offsetof(struct patch_in, description), 0, 1024, NULL},
+    {"expires_at", HG_F_STRING, false, offsetof(struct patch_in, expires_at), 20, 40, NULL},
+    {"rotation_period_days", HG_F_INT, false, offsetof(struct patch_in, rotation_period_days), 0, 3650, NULL},
+};
+
 /* PATCH: each field given replaces the stored one. rotation_period_days 0 and expires_at
  * null stop automatic rotation and expiry. */
 hg_err api_keys_patch(struct hg_request *req)
 {
-	static const struct hg_field fields[] = {
-	    {"labels", HG_F_LABELS, false, offsetof(struct patch_in, labels), 0, 64, NULL},
-	    {"policy", HG_F_OBJECT, false, offsetof(struct patch_in, policy), 0, 64, NULL},
-	    {"description", HG_F_STRING, false, offsetof(struct patch_in, description), 0, 1024, NULL},
-	    {"expires_at", HG_F_STRING, false, offsetof(struct patch_in, expires_at), 20, 40, NULL},
-	    {"rotation_period_days", HG_F_INT, false, offsetof(struct patch_in, rotation_period_days), 0, 3650, NULL},
-	};
 	struct patch_in in = {.rotation_period_days = -1};
 	json_t *root;
 	struct hg_key_row *key = NULL, *after = NULL;
-	hg_err e = api_parse(req, fields, NFIELDS(fields), &in, &root);
+	hg_err e = api_parse(req, patch_fields, NFIELDS(patch_fields), &in, &root);
 	struct hg_key_patch p = {0};
 	if (e == HG_OK) {
 		p.set_description = json_object_get(root, "description") != NULL;
@@ -187,3 +191,12 @@ hg_err api_keys_events(struct hg_request *req)
 	key_row_free(key);
 	return e;
 }
+
+const struct api_body_spec api_lifecycle_bodies[] = {
+    API_BODY("POST /v1/keys/{key}/revoke", revoke_fields, struct revoke_in),
+    API_BODY("POST /v1/keys/{key}/schedule-destruction", destroy_fields, struct destroy_in),
+    API_BODY("POST /v1/keys/{key}/rotate", rotate_fields, struct rotate_in),
+    API_BODY("PATCH /v1/keys/{key}", patch_fields, struct patch_in),
+    {"POST /v1/keys/{key}/suspend, /resume, /rollback, …, DELETE /v1/keys/{key}: no fields", NULL, 0, 0},
+    {NULL, NULL, 0, 0},
+};

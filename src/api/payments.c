@@ -110,22 +110,23 @@ struct translate_in {
 	const char *incoming_key, *incoming_format, *outgoing_key, *outgoing_format, *pin_block, *pan;
 };
 
+static const struct hg_field translate_fields[] = {
+    {"incoming_key", HG_F_STRING, true, offsetof(struct translate_in, incoming_key), 1, HG_MAX_NAME, NULL},
+    {"incoming_format", HG_F_STRING, true, offsetof(struct translate_in, incoming_format), 1, 8, pin_formats},
+    {"outgoing_key", HG_F_STRING, true, offsetof(struct translate_in, outgoing_key), 1, HG_MAX_NAME, NULL},
+    {"outgoing_format", HG_F_STRING, true, offsetof(struct translate_in, outgoing_format), 1, 8, pin_formats},
+    {"pin_block", HG_F_STRING, true, offsetof(struct translate_in, pin_block), 16, 32, NULL},
+    {"pan", HG_F_STRING, false, offsetof(struct translate_in, pan), 1, 19, NULL},
+};
+
 hg_err api_payments_pin_translate(struct hg_request *req)
 {
-	static const struct hg_field fields[] = {
-	    {"incoming_key", HG_F_STRING, true, offsetof(struct translate_in, incoming_key), 1, HG_MAX_NAME, NULL},
-	    {"incoming_format", HG_F_STRING, true, offsetof(struct translate_in, incoming_format), 1, 8, pin_formats},
-	    {"outgoing_key", HG_F_STRING, true, offsetof(struct translate_in, outgoing_key), 1, HG_MAX_NAME, NULL},
-	    {"outgoing_format", HG_F_STRING, true, offsetof(struct translate_in, outgoing_format), 1, 8, pin_formats},
-	    {"pin_block", HG_F_STRING, true, offsetof(struct translate_in, pin_block), 16, 32, NULL},
-	    {"pan", HG_F_STRING, false, offsetof(struct translate_in, pan), 1, 19, NULL},
-	};
 	struct translate_in in = {0};
 	json_t *root;
 	struct pay_key ik = {0}, ok = {0};
 	enum hg_pin_format inf = HG_PIN_ISO0, outf = HG_PIN_ISO0;
 	uint8_t block[16], out[16];
-	hg_err e = api_parse(req, fields, NFIELDS(fields), &in, &root);
+	hg_err e = api_parse(req, translate_fields, NFIELDS(translate_fields), &in, &root);
 	if (e == HG_OK) {
 		(void)pin_format_parse(in.incoming_format, &inf); /* the field spec allowed only these */
 		(void)pin_format_parse(in.outgoing_format, &outf);
@@ -176,27 +177,28 @@ struct pinv_in {
 
 static const char *const pin_methods[] = {"IBM3624", "VISA-PVV", NULL};
 
+static const struct hg_field pinv_fields[] = {
+    {"pin_key", HG_F_STRING, true, offsetof(struct pinv_in, pin_key), 1, HG_MAX_NAME, NULL},
+    {"pin_block", HG_F_STRING, true, offsetof(struct pinv_in, pin_block), 16, 32, NULL},
+    {"format", HG_F_STRING, true, offsetof(struct pinv_in, format), 1, 8, pin_formats},
+    {"pan", HG_F_STRING, true, offsetof(struct pinv_in, pan), 1, 19, NULL},
+    {"verification_key", HG_F_STRING, true, offsetof(struct pinv_in, verification_key), 1, HG_MAX_NAME, NULL},
+    {"method", HG_F_STRING, true, offsetof(struct pinv_in, method), 1, 16, pin_methods},
+    {"pvki", HG_F_INT, false, offsetof(struct pinv_in, pvki), 0, 6, NULL},
+    {"decimalization_table", HG_F_STRING, false, offsetof(struct pinv_in, decimalization_table), 16, 16, NULL},
+    {"validation_data", HG_F_STRING, false, offsetof(struct pinv_in, validation_data), 16, 16, NULL},
+    {"offset", HG_F_STRING, false, offsetof(struct pinv_in, offset), HG_PIN_MIN, HG_PIN_MAX, NULL},
+    {"pvv", HG_F_STRING, false, offsetof(struct pinv_in, pvv), 4, 4, NULL},
+};
+
 /* Parses and checks a verification (verify true) or generation request, resolves both keys
  * and fills the parameters. */
 static hg_err pinv_prepare(struct hg_request *req, bool verify, struct pinv_in *in, json_t **root, struct pay_key *pk,
 			   struct pay_key *vk, enum hg_pin_format *fmt, uint8_t block[16],
 			   struct hg_pin_verify_params *vp)
 {
-	static const struct hg_field fields[] = {
-	    {"pin_key", HG_F_STRING, true, offsetof(struct pinv_in, pin_key), 1, HG_MAX_NAME, NULL},
-	    {"pin_block", HG_F_STRING, true, offsetof(struct pinv_in, pin_block), 16, 32, NULL},
-	    {"format", HG_F_STRING, true, offsetof(struct pinv_in, format), 1, 8, pin_formats},
-	    {"pan", HG_F_STRING, true, offsetof(struct pinv_in, pan), 1, 19, NULL},
-	    {"verification_key", HG_F_STRING, true, offsetof(struct pinv_in, verification_key), 1, HG_MAX_NAME, NULL},
-	    {"method", HG_F_STRING, true, offsetof(struct pinv_in, method), 1, 16, pin_methods},
-	    {"pvki", HG_F_INT, false, offsetof(struct pinv_in, pvki), 0, 6, NULL},
-	    {"decimalization_table", HG_F_STRING, false, offsetof(struct pinv_in, decimalization_table), 16, 16, NULL},
-	    {"validation_data", HG_F_STRING, false, offsetof(struct pinv_in, validation_data), 16, 16, NULL},
-	    {"offset", HG_F_STRING, false, offsetof(struct pinv_in, offset), HG_PIN_MIN, HG_PIN_MAX, NULL},
-	    {"pvv", HG_F_STRING, false, offsetof(struct pinv_in, pvv), 4, 4, NULL},
-	};
 	/* offset and pvv belong to verification only. */
-	hg_err e = api_parse(req, fields, verify ? NFIELDS(fields) : NFIELDS(fields) - 2, in, root);
+	hg_err e = api_parse(req, pinv_fields, verify ? NFIELDS(pinv_fields) : NFIELDS(pinv_fields) - 2, in, root);
 	if (e != HG_OK)
 		return e;
 	in->pvki_set = json_is_integer(json_object_get(*root, "pvki"));
@@ -285,20 +287,21 @@ struct cvv_in {
 	const char *key, *pan, *expiry, *service_code, *cvv;
 };
 
+static const struct hg_field cvv_fields[] = {
+    {"key", HG_F_STRING, true, offsetof(struct cvv_in, key), 1, HG_MAX_NAME, NULL},
+    {"pan", HG_F_STRING, true, offsetof(struct cvv_in, pan), 1, 19, NULL},
+    {"expiry", HG_F_STRING, true, offsetof(struct cvv_in, expiry), 4, 4, NULL},
+    {"service_code", HG_F_STRING, true, offsetof(struct cvv_in, service_code), 3, 3, NULL},
+    {"cvv", HG_F_STRING, true, offsetof(struct cvv_in, cvv), 3, 3, NULL},
+};
+
 static hg_err cvv_common(struct hg_request *req, bool verify)
 {
-	static const struct hg_field fields[] = {
-	    {"key", HG_F_STRING, true, offsetof(struct cvv_in, key), 1, HG_MAX_NAME, NULL},
-	    {"pan", HG_F_STRING, true, offsetof(struct cvv_in, pan), 1, 19, NULL},
-	    {"expiry", HG_F_STRING, true, offsetof(struct cvv_in, expiry), 4, 4, NULL},
-	    {"service_code", HG_F_STRING, true, offsetof(struct cvv_in, service_code), 3, 3, NULL},
-	    {"cvv", HG_F_STRING, true, offsetof(struct cvv_in, cvv), 3, 3, NULL},
-	};
 	struct cvv_in in = {0};
 	json_t *root;
 	struct pay_key k = {0};
 	char cvv[4] = "";
-	hg_err e = api_parse(req, fields, verify ? NFIELDS(fields) : NFIELDS(fields) - 1, &in, &root);
+	hg_err e = api_parse(req, cvv_fields, verify ? NFIELDS(cvv_fields) : NFIELDS(cvv_fields) - 1, &in, &root);
 	if (e == HG_OK)
 		e = pan_field(req, in.pan, true);
 	if (e == HG_OK && !pay_digits(in.expiry, 4, 4, false))
@@ -344,21 +347,22 @@ struct pmac_in {
 static const char *const pmac_algs[] = {"ISO9797-1-ALG1", "ISO9797-1-ALG3", "AES-CMAC", NULL};
 static const char *const pmac_pads[] = {"M1", "M2", NULL};
 
+static const struct hg_field pmac_fields[] = {
+    {"key", HG_F_STRING, true, offsetof(struct pmac_in, key), 1, HG_MAX_NAME, NULL},
+    {"message", HG_F_STRING, true, offsetof(struct pmac_in, message), 0, 2 * HG_PAY_MAC_MAX_MSG, NULL},
+    {"algorithm", HG_F_STRING, true, offsetof(struct pmac_in, algorithm), 1, 16, pmac_algs},
+    {"padding", HG_F_STRING, false, offsetof(struct pmac_in, padding), 2, 2, pmac_pads},
+    {"mac", HG_F_STRING, true, offsetof(struct pmac_in, mac), 8, 32, NULL},
+};
+
 static hg_err pmac_common(struct hg_request *req, bool verify)
 {
-	static const struct hg_field fields[] = {
-	    {"key", HG_F_STRING, true, offsetof(struct pmac_in, key), 1, HG_MAX_NAME, NULL},
-	    {"message", HG_F_STRING, true, offsetof(struct pmac_in, message), 0, 2 * HG_PAY_MAC_MAX_MSG, NULL},
-	    {"algorithm", HG_F_STRING, true, offsetof(struct pmac_in, algorithm), 1, 16, pmac_algs},
-	    {"padding", HG_F_STRING, false, offsetof(struct pmac_in, padding), 2, 2, pmac_pads},
-	    {"mac", HG_F_STRING, true, offsetof(struct pmac_in, mac), 8, 32, NULL},
-	};
 	struct pmac_in in = {0};
 	json_t *root;
 	struct pay_key k = {0};
 	uint8_t *msg = NULL, mac[HG_SIG_MAX], want[16];
 	size_t n = 0, mac_len = 0, want_len = 0;
-	hg_err e = api_parse(req, fields, verify ? NFIELDS(fields) : NFIELDS(fields) - 1, &in, &root);
+	hg_err e = api_parse(req, pmac_fields, verify ? NFIELDS(pmac_fields) : NFIELDS(pmac_fields) - 1, &in, &root);
 	bool cmac = e == HG_OK && strcmp(in.algorithm, "AES-CMAC") == 0;
 	if (e == HG_OK) {
 		n = strlen(in.message) / 2;
@@ -415,3 +419,14 @@ hg_err api_payments_mac_verify(struct hg_request *req)
 {
 	return pmac_common(req, true);
 }
+
+const struct api_body_spec api_payments_bodies[] = {
+    API_BODY("POST /v1/payments/pin/translate", translate_fields, struct translate_in),
+    API_BODY("POST /v1/payments/pin/verify", pinv_fields, struct pinv_in),
+    {"POST /v1/payments/pin/pvv", pinv_fields, NFIELDS(pinv_fields) - 2, sizeof(struct pinv_in)},
+    {"POST /v1/payments/card/cvv", cvv_fields, NFIELDS(cvv_fields) - 1, sizeof(struct cvv_in)},
+    API_BODY("POST /v1/payments/card/cvv/verify", cvv_fields, struct cvv_in),
+    {"POST /v1/payments/mac", pmac_fields, NFIELDS(pmac_fields) - 1, sizeof(struct pmac_in)},
+    API_BODY("POST /v1/payments/mac/verify", pmac_fields, struct pmac_in),
+    {NULL, NULL, 0, 0},
+};

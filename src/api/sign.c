@@ -154,22 +154,23 @@ static hg_err sig_prepare(struct hg_request *req, const struct hg_field *fields,
 	return e;
 }
 
+static const struct hg_field sign_fields[] = {
+    {"message", HG_F_BASE64, false, offsetof(struct sign_in, message), 0, MAX_MESSAGE, NULL},
+    {"digest", HG_F_BASE64, false, offsetof(struct sign_in, digest), 0, 64, NULL},
+    {"algorithm", HG_F_STRING, false, offsetof(struct sign_in, algorithm), 1, 32, sig_names},
+    {"signature_format", HG_F_STRING, false, offsetof(struct sign_in, signature_format), 1, 8, sig_formats},
+};
+
 hg_err api_crypto_sign(struct hg_request *req)
 {
 	if (api_batch_requested(req))
 		return api_run_batch(req);
-	static const struct hg_field fields[] = {
-	    {"message", HG_F_BASE64, false, offsetof(struct sign_in, message), 0, MAX_MESSAGE, NULL},
-	    {"digest", HG_F_BASE64, false, offsetof(struct sign_in, digest), 0, 64, NULL},
-	    {"algorithm", HG_F_STRING, false, offsetof(struct sign_in, algorithm), 1, 32, sig_names},
-	    {"signature_format", HG_F_STRING, false, offsetof(struct sign_in, signature_format), 1, 8, sig_formats},
-	};
 	struct sign_in in = {0};
 	json_t *root;
 	struct hg_key_row *key = NULL;
 	const struct alg *a = NULL;
 	const struct hg_version_row *v = NULL;
-	hg_err e = sig_prepare(req, fields, NFIELDS(fields), false, &in, &root, &key, &v, &a);
+	hg_err e = sig_prepare(req, sign_fields, NFIELDS(sign_fields), false, &in, &root, &key, &v, &a);
 	uint8_t sig[HG_SIG_MAX], der[HG_SIG_MAX];
 	size_t sig_len = 0;
 	if (e == HG_OK) {
@@ -193,24 +194,25 @@ hg_err api_crypto_sign(struct hg_request *req)
 	return e;
 }
 
+static const struct hg_field verify_fields[] = {
+    {"message", HG_F_BASE64, false, offsetof(struct sign_in, message), 0, MAX_MESSAGE, NULL},
+    {"digest", HG_F_BASE64, false, offsetof(struct sign_in, digest), 0, 64, NULL},
+    {"signature", HG_F_BASE64, true, offsetof(struct sign_in, signature), 1, HG_SIG_MAX, NULL},
+    {"algorithm", HG_F_STRING, false, offsetof(struct sign_in, algorithm), 1, 32, sig_names},
+    {"signature_format", HG_F_STRING, false, offsetof(struct sign_in, signature_format), 1, 8, sig_formats},
+    {"key_version", HG_F_INT, false, offsetof(struct sign_in, key_version), 1, 1000000, NULL},
+};
+
 hg_err api_crypto_verify(struct hg_request *req)
 {
 	if (api_batch_requested(req))
 		return api_run_batch(req);
-	static const struct hg_field fields[] = {
-	    {"message", HG_F_BASE64, false, offsetof(struct sign_in, message), 0, MAX_MESSAGE, NULL},
-	    {"digest", HG_F_BASE64, false, offsetof(struct sign_in, digest), 0, 64, NULL},
-	    {"signature", HG_F_BASE64, true, offsetof(struct sign_in, signature), 1, HG_SIG_MAX, NULL},
-	    {"algorithm", HG_F_STRING, false, offsetof(struct sign_in, algorithm), 1, 32, sig_names},
-	    {"signature_format", HG_F_STRING, false, offsetof(struct sign_in, signature_format), 1, 8, sig_formats},
-	    {"key_version", HG_F_INT, false, offsetof(struct sign_in, key_version), 1, 1000000, NULL},
-	};
 	struct sign_in in = {0};
 	json_t *root;
 	struct hg_key_row *key = NULL;
 	const struct alg *a = NULL;
 	const struct hg_version_row *v = NULL;
-	hg_err e = sig_prepare(req, fields, NFIELDS(fields), true, &in, &root, &key, &v, &a);
+	hg_err e = sig_prepare(req, verify_fields, NFIELDS(verify_fields), true, &in, &root, &key, &v, &a);
 	uint8_t raw[2 * 66];
 	const uint8_t *sig = in.signature.p;
 	size_t sig_len = in.signature.n;
@@ -245,22 +247,23 @@ hg_err api_crypto_verify(struct hg_request *req)
 	return e;
 }
 
+static const struct hg_field mac_fields[] = {
+    {"message", HG_F_BASE64, true, offsetof(struct sign_in, message), 1, MAX_MESSAGE, NULL},
+    {"algorithm", HG_F_STRING, false, offsetof(struct sign_in, algorithm), 1, 32, mac_names},
+    {"mac", HG_F_BASE64, true, offsetof(struct sign_in, mac), 1, 64, NULL},
+    {"key_version", HG_F_INT, false, offsetof(struct sign_in, key_version), 1, 1000000, NULL},
+};
+
 /* MAC and MAC verification share everything up to the comparison. */
 static hg_err mac_common(struct hg_request *req, bool verify)
 {
-	static const struct hg_field fields[] = {
-	    {"message", HG_F_BASE64, true, offsetof(struct sign_in, message), 1, MAX_MESSAGE, NULL},
-	    {"algorithm", HG_F_STRING, false, offsetof(struct sign_in, algorithm), 1, 32, mac_names},
-	    {"mac", HG_F_BASE64, true, offsetof(struct sign_in, mac), 1, 64, NULL},
-	    {"key_version", HG_F_INT, false, offsetof(struct sign_in, key_version), 1, 1000000, NULL},
-	};
 	struct sign_in in = {0};
 	json_t *root;
 	struct hg_key_row *key = NULL;
 	const struct alg *a = NULL;
 	const struct hg_version_row *v = NULL;
 	/* mac and key_version belong to verification only. */
-	hg_err e = api_parse(req, fields, verify ? 4 : 2, &in, &root);
+	hg_err e = api_parse(req, mac_fields, verify ? 4 : 2, &in, &root);
 	if (e == HG_OK)
 		e = api_key_resolve(req, &key);
 	if (e == HG_OK)
@@ -310,14 +313,15 @@ struct random_in {
 	long bytes;
 };
 
+static const struct hg_field random_fields[] = {
+    {"bytes", HG_F_INT, true, offsetof(struct random_in, bytes), 1, 1024, NULL},
+};
+
 hg_err api_crypto_random(struct hg_request *req)
 {
-	static const struct hg_field fields[] = {
-	    {"bytes", HG_F_INT, true, offsetof(struct random_in, bytes), 1, 1024, NULL},
-	};
 	struct random_in in = {0};
 	json_t *root;
-	hg_err e = api_parse(req, fields, NFIELDS(fields), &in, &root);
+	hg_err e = api_parse(req, random_fields, NFIELDS(random_fields), &in, &root);
 	uint8_t buf[1024];
 	if (e == HG_OK) {
 		req->used_hsm = true;
@@ -332,3 +336,12 @@ hg_err api_crypto_random(struct hg_request *req)
 	json_decref(root);
 	return e;
 }
+
+const struct api_body_spec api_sign_bodies[] = {
+    API_BODY("POST /v1/keys/{key}/sign", sign_fields, struct sign_in),
+    API_BODY("POST /v1/keys/{key}/verify", verify_fields, struct sign_in),
+    {"POST /v1/keys/{key}/mac", mac_fields, 2, sizeof(struct sign_in)},
+    API_BODY("POST /v1/keys/{key}/mac/verify", mac_fields, struct sign_in),
+    API_BODY("POST /v1/random", random_fields, struct random_in),
+    {NULL, NULL, 0, 0},
+};

@@ -41,27 +41,28 @@ static hg_err preserve_of(struct hg_request *req, const json_t *p, bool pan, uns
 	return HG_OK;
 }
 
+static const struct hg_field tok_fields[] = {
+    {"key", HG_F_STRING, true, offsetof(struct tok_in, key), 1, HG_MAX_NAME, NULL},
+    {"mode", HG_F_STRING, false, offsetof(struct tok_in, mode), 1, 16, modes},
+    {"format", HG_F_STRING, false, offsetof(struct tok_in, format), 1, 8, formats},
+    {"preserve", HG_F_OBJECT, false, offsetof(struct tok_in, preserve), 0, 2, NULL},
+    {"luhn", HG_F_BOOL, false, offsetof(struct tok_in, luhn), 0, 0, NULL},
+    {"values", HG_F_ARRAY, true, offsetof(struct tok_in, values), 1, MAX_VALUES, NULL},
+    {"tokens", HG_F_ARRAY, true, offsetof(struct tok_in, tokens), 1, MAX_VALUES, NULL},
+    {"key_version", HG_F_INT, false, offsetof(struct tok_in, key_version), 1, 1000000, NULL},
+};
+
 static hg_err tok_common(struct hg_request *req, bool reverse)
 {
-	static const struct hg_field fields[] = {
-	    {"key", HG_F_STRING, true, offsetof(struct tok_in, key), 1, HG_MAX_NAME, NULL},
-	    {"mode", HG_F_STRING, false, offsetof(struct tok_in, mode), 1, 16, modes},
-	    {"format", HG_F_STRING, false, offsetof(struct tok_in, format), 1, 8, formats},
-	    {"preserve", HG_F_OBJECT, false, offsetof(struct tok_in, preserve), 0, 2, NULL},
-	    {"luhn", HG_F_BOOL, false, offsetof(struct tok_in, luhn), 0, 0, NULL},
-	    {"values", HG_F_ARRAY, true, offsetof(struct tok_in, values), 1, MAX_VALUES, NULL},
-	    {"tokens", HG_F_ARRAY, true, offsetof(struct tok_in, tokens), 1, MAX_VALUES, NULL},
-	    {"key_version", HG_F_INT, false, offsetof(struct tok_in, key_version), 1, 1000000, NULL},
-	};
 	/* tokenize takes values (and a mode); detokenize takes tokens (and a key version). */
-	struct hg_field f[NFIELDS(fields)];
+	struct hg_field f[NFIELDS(tok_fields)];
 	size_t nf = 0;
-	for (size_t i = 0; i < NFIELDS(fields); i++) {
-		const char *n = fields[i].name;
+	for (size_t i = 0; i < NFIELDS(tok_fields); i++) {
+		const char *n = tok_fields[i].name;
 		if ((reverse && (strcmp(n, "values") == 0 || strcmp(n, "mode") == 0)) ||
 		    (!reverse && (strcmp(n, "tokens") == 0 || strcmp(n, "key_version") == 0)))
 			continue;
-		f[nf++] = fields[i];
+		f[nf++] = tok_fields[i];
 	}
 	struct tok_in in = {0};
 	json_t *root = NULL;
@@ -149,3 +150,9 @@ hg_err api_tokens_detokenize(struct hg_request *req)
 {
 	return tok_common(req, true);
 }
+
+/* Both routes' fields; each route takes the subset tok_common picks. */
+const struct api_body_spec api_tokens_bodies[] = {
+    API_BODY("POST /v1/tokens/tokenize, /detokenize", tok_fields, struct tok_in),
+    {NULL, NULL, 0, 0},
+};
