@@ -81,6 +81,9 @@ struct hg_config {
 /* Loads and checks the file. On failure returns NULL and writes a one-line reason naming the
  * file and key into err. The result is freed with config_free. */
 struct hg_config *config_load(const char *path, char *err, size_t err_len);
+/* The same for a configuration held in memory (n bytes of JSON text, for tests and the
+ * fuzzer); name stands for the file's path in messages. */
+struct hg_config *config_parse(const char *text, size_t n, const char *name, char *err, size_t err_len);
 void config_free(struct hg_config *cfg);
 /* Prints the effective configuration as JSON (nothing in it is secret). */
 void config_dump(const struct hg_config *cfg, FILE *out);

@@ -243,14 +243,9 @@ static bool load_tenants(struct hg_config *cfg, json_t *arr, char *err, size_t l
 	return true;
 }
 
-struct hg_config *config_load(const char *path, char *err, size_t len)
+/* Checks a parsed document against the tables and builds the configuration; takes root. */
+static struct hg_config *config_from_json(json_t *root, const char *path, char *err, size_t len)
 {
-	json_error_t jerr;
-	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root) {
-		snprintf(err, len, "%s: line %d: %s", path, jerr.line, jerr.text);
-		return NULL;
-	}
 	struct hg_config *cfg = calloc(1, sizeof *cfg);
 	bool seen[NKEYS(config_keys)] = {0};
 	char why[400] = "";
@@ -289,6 +284,28 @@ struct hg_config *config_load(const char *path, char *err, size_t len)
 		return NULL;
 	}
 	return cfg;
+}
+
+struct hg_config *config_load(const char *path, char *err, size_t len)
+{
+	json_error_t jerr;
+	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		snprintf(err, len, "%s: line %d: %s", path, jerr.line, jerr.text);
+		return NULL;
+	}
+	return config_from_json(root, path, err, len);
+}
+
+struct hg_config *config_parse(const char *text, size_t n, const char *name, char *err, size_t len)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(text, n, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		snprintf(err, len, "%s: line %d: %s", name, jerr.line, jerr.text);
+		return NULL;
+	}
+	return config_from_json(root, name, err, len);
 }
 
 static void free_strings(const struct ckey *keys, size_t n, void *base)
