@@ -7,6 +7,11 @@ set -uo pipefail
 root=$(pwd)
 here=$root/deploy/dev
 builds=("$@")
+# make memcheck: HSMGW_DAEMON_WRAPPER (valgrind and its options) goes before each daemon's
+# command, and only the API tests run: the daemon is what is checked. HSMGW_TEST_SLOW
+# multiplies the time limits (tests/api/harness.h), the daemon's start-up wait included.
+wrapper=${HSMGW_DAEMON_WRAPPER:-}
+slow=${HSMGW_TEST_SLOW:-1}
 
 T=$(mktemp -d /tmp/hsmgw-test.XXXXXX)
 chmod 755 "$T"
@@ -27,6 +32,14 @@ echo "== environment in $T (port $PORT)"
 "$here/env.sh" up "$VAR" "$PORT" "${builds[0]}" || { echo "environment set-up failed"; exit 1; }
 # The tests also receive the SIEM feed as RFC 5424 syslog, on a socket they bind themselves.
 jq --arg s "$T/siem.sock" '.audit.siem_syslog = $s' "$VAR/hsmgw.json" >"$T/cfg.json" && mv "$T/cfg.json" "$VAR/hsmgw.json"
+# Two more tenants with quotas, for the limit tests (they share acme's signing key), and a
+# short request timeout.
+jq '.tenants += [.tenants[0] + {name: "initech", issuer: "https://initech.dev.hsmgw.invalid/",
+                                rate_limit_per_second: 1, rate_limit_burst: 3},
+                 .tenants[0] + {name: "umbrella", issuer: "https://umbrella.dev.hsmgw.invalid/",
+                                max_concurrent: 2}]
+    | .http.request_timeout_seconds = 3' \
+  "$VAR/hsmgw.json" >"$T/cfg.json" && mv "$T/cfg.json" "$VAR/hsmgw.json"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=23
 export LSAN_OPTIONS=suppressions=$root/tests/lsan.supp:print_suppressions=0
@@ -38,20 +51,22 @@ out=$T/test-output.log
 # Runs a Check binary, echoing its output and keeping it for the closing count.
 check() { "$@" 2>&1 | tee -a "$out"; return "${PIPESTATUS[0]}"; }
 for b in "${builds[@]}"; do
-  echo "== $b: unit tests"
-  check "$b/test-unit" || failed=1
+  if [ -z "$wrapper" ]; then
+    echo "== $b: unit tests"
+    check "$b/test-unit" || failed=1
 
-  echo "== $b: PKCS#11 tests (SoftHSM)"
-  HSMGW_TEST_CONFIG=$VAR/hsmgw.json check "$b/test-p11" || failed=1
+    echo "== $b: PKCS#11 tests (SoftHSM)"
+    HSMGW_TEST_CONFIG=$VAR/hsmgw.json check "$b/test-p11" || failed=1
+  fi
 
   echo "== $b: API tests"
   log=$T/hsmgwd-$(basename "$b").log
   # Full malloc stacks for the daemon: libcrypto has no frame pointers, and without them a
   # leak inside the PKCS#11 module cannot be told apart from one of ours (tests/lsan.supp).
-  ASAN_OPTIONS=$ASAN_OPTIONS:fast_unwind_on_malloc=0 "$b/hsmgwd" --config "$VAR/hsmgw.json" 2>"$log" &
+  ASAN_OPTIONS=$ASAN_OPTIONS:fast_unwind_on_malloc=0 $wrapper "$b/hsmgwd" --config "$VAR/hsmgw.json" 2>"$log" &
   daemon=$!
   up=0
-  for _ in $(seq 1 300); do
+  for _ in $(seq 1 $((300 * slow))); do
     curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && { up=1; break; }
     kill -0 "$daemon" 2>/dev/null || break
     sleep 0.1
@@ -72,6 +87,19 @@ for b in "${builds[@]}"; do
   fi
   "$here/env.sh" pg-start "$VAR" >/dev/null 2>&1 # in case a test left it stopped
 done
+
+# The fuzz targets (make fuzz-build), a few seconds each from their seeds (new inputs and
+# crashes go to build-fuzz/smoke/): a crash fails the run; each target counts as one check.
+if [ -z "$wrapper" ] && compgen -G "$root/build-fuzz/fuzz_*" >/dev/null; then
+  echo "== fuzz targets, ${HSMGW_FUZZ_SECONDS:-5} s each"
+  targets=()
+  for f in "$root"/build-fuzz/fuzz_*; do targets+=("${f##*/fuzz_}"); done
+  "$root/tests/fuzz/run.sh" "$root/build-fuzz" "${HSMGW_FUZZ_SECONDS:-5}" "$root/build-fuzz/smoke" "${targets[@]}" |
+    tee "$T/fuzz.log"
+  [ "${PIPESTATUS[0]}" = 0 ] || failed=1
+  fuzz_bad=$(grep '^fuzz ' "$T/fuzz.log" | grep -vc ' 0 crashes$')
+  echo "100%: Checks: ${#targets[@]}, Failures: $fuzz_bad, Errors: 0" >>"$out"
+fi
 
 # One closing line over every Check run: "N passed, N failed".
 read -r total bad < <(awk -F'[:,]' '/^[0-9]+%: Checks:/ {t += $3; b += $5 + $7} END {print t + 0, b + 0}' "$out")

@@ -31,8 +31,14 @@ struct hg_tenant_cfg {
 	char *issuer;               /* the `iss` that selects this tenant */
 	char *audience;             /* required member of `aud` */
 	unsigned algorithms;        /* bit mask of HG_ALG_* */
-	char *key_file;             /* verification key: PEM public key, or the HMAC secret */
+	char *key_file;             /* verification key: PEM public key, or the HMAC secret … */
+	char **keys;                /* … or several, as "kid=file" (NULL-terminated), chosen by the token's kid */
+	char *typ;                  /* when set, the JOSE header's typ must be this (RFC 8725 §3.11) */
 	char *dev_signing_key_file; /* development only: what `hsmgwctl token` signs with */
+	unsigned rate_per_s;        /* requests per second allowed on average (0: no limit) … */
+	unsigned rate_burst;        /* … and in a burst (0: one second's worth) */
+	unsigned max_concurrent;    /* requests in progress at once (0: no limit) */
+	char *client_cert_subject;  /* with TLS client certificates: the subject DN the tenant's callers must present */
 };
 
 struct hg_config {
@@ -42,6 +48,9 @@ struct hg_config {
 	unsigned http_max_body_bytes;
 	unsigned http_connection_limit;
 	unsigned http_connection_timeout_s;
+	unsigned http_per_ip_limit;      /* connections from one address (0: no limit) */
+	unsigned http_request_timeout_s; /* a request's body must have arrived within this */
+	unsigned http_max_header_bytes;  /* all header names and values together */
 
 	char *db_conninfo;       /* the runtime role */
 	char *db_admin_conninfo; /* the schema owner, for `hsmgwctl migrate` only */
@@ -55,6 +64,13 @@ struct hg_config {
 	unsigned hsm_wait_ms;    /* how long a request waits for a pooled session */
 	char **hsm_env;          /* NULL-terminated "NAME=value" list set before C_Initialize */
 	bool hsm_openssl_legacy; /* load OpenSSL's legacy provider before the module (see the README) */
+	unsigned hsm_op_timeout_ms;       /* deadline of one HSM operation, session wait included (0: none,
+					     and calls are made on the request's thread) */
+	unsigned hsm_generate_timeout_ms; /* … of key generation and import */
+	unsigned hsm_health_interval_ms;  /* how often the health check asks the token */
+	unsigned hsm_breaker_failures;    /* device failures within 10 s (no fewer than successes) that take
+					     the node down */
+	unsigned hsm_breaker_cooldown_ms; /* a node that went down is readmitted no sooner than this */
 
 	char *audit_chain_id;
 	unsigned audit_batch_max;

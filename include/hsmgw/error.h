@@ -22,6 +22,7 @@
 	X(HG_E_METHOD, 405, "invalid_request", "Method not allowed")                                                   \
 	X(HG_E_CONFLICT, 409, "conflict", "Conflict")                                                                  \
 	X(HG_E_TOO_LARGE, 413, "payload_too_large", "Payload too large")                                               \
+	X(HG_E_HEADERS_TOO_LARGE, 431, "payload_too_large", "Request headers too large")                               \
 	X(HG_E_RATE_LIMITED, 429, "rate_limited", "Too many requests")                                                 \
 	X(HG_E_INTERNAL, 500, "internal", "Internal error")                                                            \
 	X(HG_E_HSM_UNAVAILABLE, 503, "hsm_unavailable", "HSM unavailable")                                             \

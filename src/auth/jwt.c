@@ -9,20 +9,29 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
 #include <jwt.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/sha.h>
 
 #include "hsmgw/auth.h"
 
-struct tenant_key {
-	const struct hg_tenant_cfg *cfg;
+/* One verification key; kid is NULL for a tenant's single key_file. */
+struct verify_key {
+	char *kid;
 	unsigned char *key;
 	size_t key_len;
+};
+
+struct tenant_key {
+	const struct hg_tenant_cfg *cfg;
+	struct verify_key *k;
+	size_t n;
 };
 
 /* The verified-token cache. Verifying a signature costs far more than the rest of a
@@ -76,20 +85,88 @@ const char *auth_scope_name(unsigned bit)
 	return "";
 }
 
+/* "typ" as RFC 8725 §3.11 and RFC 7515 §4.1.9 compare it: case-insensitive, and
+ * "application/" may be left out. */
+static bool typ_matches(const char *got, const char *want)
+{
+	if (strncasecmp(got, "application/", 12) == 0)
+		got += 12;
+	if (strncasecmp(want, "application/", 12) == 0)
+		want += 12;
+	return strcasecmp(got, want) == 0;
+}
+
+/* Reads one verification key and checks it suits the tenant's algorithms, so that no key
+ * can serve another family (RFC 8725 §3.1): an HMAC secret is never a PEM document and is at
+ * least 32 bytes; a public key is a PEM of the type its algorithms need (RSA for RS*, EC for
+ * ES*). */
+static bool load_key(const struct hg_tenant_cfg *t, const char *kid, const char *file, struct verify_key *out,
+		     char *err, size_t len)
+{
+	out->key = (unsigned char *)file_read_all(file, 64 * 1024, &out->key_len);
+	out->kid = kid ? strdup(kid) : NULL;
+	if (!out->key || out->key_len == 0) {
+		snprintf(err, len, "tenant %s: cannot read key file %s", t->name, file);
+		return false;
+	}
+	bool hs = t->algorithms & ((1u << HG_ALG_HS256) | (1u << HG_ALG_HS384) | (1u << HG_ALG_HS512));
+	bool pem = strstr((const char *)out->key, "-----BEGIN") != NULL;
+	if (hs) {
+		if (pem || out->key_len < 32) {
+			snprintf(err, len,
+				 "tenant %s: %s: an HS* secret must be at least 32 bytes and not a PEM document",
+				 t->name, file);
+			return false;
+		}
+		return true;
+	}
+	BIO *b = BIO_new_mem_buf(out->key, (int)out->key_len);
+	EVP_PKEY *pk = b ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
+	bool rs = t->algorithms & ((1u << HG_ALG_RS256) | (1u << HG_ALG_RS384) | (1u << HG_ALG_RS512));
+	bool ok = pk && EVP_PKEY_is_a(pk, rs ? "RSA" : "EC");
+	EVP_PKEY_free(pk);
+	BIO_free(b);
+	if (!ok)
+		snprintf(err, len, "tenant %s: %s is not a PEM %s public key", t->name, file, rs ? "RSA" : "EC");
+	return ok;
+}
+
 struct hg_auth *auth_new(const struct hg_config *cfg, char *err, size_t len)
 {
 	struct hg_auth *a = calloc(1, sizeof *a);
 	a->t = calloc(cfg->n_tenants, sizeof *a->t);
 	for (size_t i = 0; i < cfg->n_tenants; i++) {
-		struct tenant_key *t = &a->t[a->n];
+		struct tenant_key *t = &a->t[a->n++];
 		t->cfg = &cfg->tenants[i];
-		t->key = (unsigned char *)file_read_all(t->cfg->key_file, 64 * 1024, &t->key_len);
-		if (!t->key || t->key_len == 0) {
-			snprintf(err, len, "tenant %s: cannot read key_file %s", t->cfg->name, t->cfg->key_file);
+		if (t->cfg->typ && !typ_matches(t->cfg->typ, "JWT")) {
+			/* libjwt 1.10 itself refuses a token whose typ is not JWT. */
+			snprintf(err, len, "tenant %s: typ can only be JWT (the JWT library refuses other types)",
+				 t->cfg->name);
 			auth_free(a);
 			return NULL;
 		}
-		a->n++;
+		size_t n = 0;
+		while (t->cfg->keys && t->cfg->keys[n])
+			n++;
+		t->k = calloc(n ? n : 1, sizeof *t->k);
+		if (!t->cfg->keys) {
+			t->n = 1;
+			if (!load_key(t->cfg, NULL, t->cfg->key_file, &t->k[0], err, len)) {
+				auth_free(a);
+				return NULL;
+			}
+			continue;
+		}
+		for (size_t j = 0; j < n; j++) {
+			const char *entry = t->cfg->keys[j], *eq = strchr(entry, '=');
+			char kid[256];
+			snprintf(kid, sizeof kid, "%.*s", (int)(eq - entry), entry);
+			t->n++;
+			if (!load_key(t->cfg, kid, eq + 1, &t->k[j], err, len)) {
+				auth_free(a);
+				return NULL;
+			}
+		}
 	}
 	if (cfg->auth_token_cache_entries > 0) {
 		struct token_cache *c = calloc(1, sizeof *c);
@@ -167,8 +244,13 @@ void auth_free(struct hg_auth *a)
 {
 	if (!a)
 		return;
-	for (size_t i = 0; i < a->n; i++)
-		hg_free_secret(a->t[i].key, a->t[i].key_len + 1);
+	for (size_t i = 0; i < a->n; i++) {
+		for (size_t j = 0; j < a->t[i].n; j++) {
+			hg_free_secret(a->t[i].k[j].key, a->t[i].k[j].key_len + 1);
+			free(a->t[i].k[j].kid);
+		}
+		free(a->t[i].k);
+	}
 	free(a->t);
 	cache_free(a->cache);
 	free(a);
@@ -257,6 +339,9 @@ static hg_err check_claims(const struct tenant_key *t, json_t *claims, time_t no
 		return deny(detail, len, "token expired");
 	if (nbf && (!json_is_integer(nbf) || json_integer_value(nbf) - HG_JWT_LEEWAY_S > now))
 		return deny(detail, len, "token not valid yet (nbf)");
+	json_t *iat = json_object_get(claims, "iat");
+	if (iat && (!json_is_integer(iat) || json_integer_value(iat) - HG_JWT_LEEWAY_S > now))
+		return deny(detail, len, "token issued in the future (iat)");
 	if (!audience_ok(json_object_get(claims, "aud"), t->cfg->audience))
 		return deny(detail, len, "token audience does not match");
 	const char *sub = json_string_value(json_object_get(claims, "sub"));
@@ -270,6 +355,33 @@ static hg_err check_claims(const struct tenant_key *t, json_t *claims, time_t no
 	who->scopes = scope ? parse_scopes(json_string_value(scope)) : 0;
 	*valid_until = json_integer_value(exp) + HG_JWT_LEEWAY_S;
 	return HG_OK;
+}
+
+/* The unverified header's other rules: the typ the tenant requires, and the key its kid
+ * names (a tenant with several keys needs a kid that is one of them; with a single key the
+ * kid is not needed and not used). */
+static hg_err header_checks(const struct tenant_key *t, json_t *hdr, const struct verify_key **k, char *detail,
+			    size_t len)
+{
+	const char *typ = json_string_value(json_object_get(hdr, "typ"));
+	if (t->cfg->typ && (!typ || !typ_matches(typ, t->cfg->typ)))
+		return deny(detail, len, "token typ is not the one this issuer uses");
+	json_t *kidv = json_object_get(hdr, "kid");
+	if (kidv && !json_is_string(kidv))
+		return deny(detail, len, "token kid must be a string");
+	if (!t->cfg->keys) {
+		*k = &t->k[0];
+		return HG_OK;
+	}
+	const char *kid = json_string_value(kidv);
+	if (!kid)
+		return deny(detail, len, "token has no kid (this issuer has several keys)");
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->k[i].kid, kid) == 0) {
+			*k = &t->k[i];
+			return HG_OK;
+		}
+	return deny(detail, len, "token kid names no key of this issuer");
 }
 
 hg_err auth_verify(const struct hg_auth *a, const char *authz, struct hg_principal *who, char *detail, size_t len)
@@ -311,10 +423,13 @@ hg_err auth_verify(const struct hg_auth *a, const char *authz, struct hg_princip
 		e = deny(detail, len, "token algorithm not allowed for this issuer");
 	else if ((size_t)(d2 + 1 - tok) == tlen)
 		e = deny(detail, len, "token has no signature");
+	const struct verify_key *k = NULL;
+	if (e == HG_OK)
+		e = header_checks(t, hdr, &k, detail, len);
 	if (e == HG_OK) {
 		jwt_t *jwt = NULL;
 		/* libjwt 1.10 takes the key length as int. */
-		if (jwt_decode(&jwt, tok, t->key, (int)t->key_len) != 0 || !jwt ||
+		if (jwt_decode(&jwt, tok, k->key, (int)k->key_len) != 0 || !jwt ||
 		    strcmp(jwt_alg_str(jwt_get_alg(jwt)), alg) != 0)
 			e = deny(detail, len, "token signature does not verify");
 		jwt_free(jwt);

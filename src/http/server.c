@@ -6,6 +6,8 @@
  * then once more with no data (we run the handler, write the audit row, answer). The state
  * is freed, and the body wiped, in the completion callback. */
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +19,19 @@
 #include "hsmgw/http.h"
 #include "hsmgw/metrics.h"
 
+/* A tenant's quotas (tenants[].rate_limit_* and max_concurrent): a token bucket refilled
+ * at rate_limit_per_second up to rate_limit_burst, and a count of requests in progress. */
+struct quota {
+	pthread_mutex_t mu;
+	double tokens;
+	int64_t last_us;
+	atomic_uint in_flight;
+};
+
 struct hg_server {
 	struct MHD_Daemon *d;
 	struct hg_server_deps deps;
+	struct quota *quota; /* one per tenant, in the configuration's order */
 };
 
 /* Per-request state: the public part handlers see, and the dispatcher's own. */
@@ -28,8 +40,10 @@ struct reqstate {
 	char *body;
 	size_t body_cap;
 	int64_t t0;
-	bool answered;  /* a response has been queued */
-	bool too_large; /* the body went past the limit: what follows is dropped */
+	struct quota *counted;  /* the quota whose in_flight this request holds, if any */
+	unsigned retry_after_s; /* for a 429 */
+	bool answered;          /* a response has been queued */
+	bool too_large;         /* the body went past the limit: what follows is dropped */
 	size_t dropped;
 };
 
@@ -158,6 +172,11 @@ static enum MHD_Result answer(struct hg_server *s, struct MHD_Connection *c, str
 	}
 	if (status == 503)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	if (status == 429) {
+		char ra[16];
+		snprintf(ra, sizeof ra, "%u", st->retry_after_s ? st->retry_after_s : 1);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+	}
 	enum MHD_Result ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
 	st->answered = true;
@@ -168,11 +187,60 @@ static enum MHD_Result answer(struct hg_server *s, struct MHD_Connection *c, str
 	return ret;
 }
 
+/* The tenant's quotas, taken for this request: a place among its requests in progress and a
+ * token from its bucket. HG_E_RATE_LIMITED (and when to retry) when either is exhausted. */
+static hg_err quota_take(struct hg_server *s, struct reqstate *st)
+{
+	struct hg_request *r = &st->r;
+	const struct hg_tenant_cfg *t = r->who.tenant;
+	struct quota *q = &s->quota[t - s->deps.cfg->tenants];
+	if (t->max_concurrent) {
+		st->counted = q;
+		if (atomic_fetch_add(&q->in_flight, 1) >= t->max_concurrent) {
+			st->retry_after_s = 1;
+			return http_fail(r, HG_E_RATE_LIMITED,
+					 "tenant %s already has %u requests in progress (its limit)", t->name,
+					 t->max_concurrent);
+		}
+	}
+	if (!t->rate_per_s)
+		return HG_OK;
+	double burst = t->rate_burst ? t->rate_burst : t->rate_per_s;
+	int64_t now = time_mono_us();
+	pthread_mutex_lock(&q->mu);
+	q->tokens += (double)(now - q->last_us) * t->rate_per_s / 1e6;
+	if (q->tokens > burst)
+		q->tokens = burst;
+	q->last_us = now;
+	bool ok = q->tokens >= 1;
+	if (ok)
+		q->tokens -= 1;
+	double wait_s = ok ? 0 : (1 - q->tokens) / t->rate_per_s;
+	pthread_mutex_unlock(&q->mu);
+	if (ok)
+		return HG_OK;
+	st->retry_after_s = (unsigned)wait_s + 1;
+	return http_fail(r, HG_E_RATE_LIMITED, "tenant %s is limited to %u requests per second", t->name,
+			 t->rate_per_s);
+}
+
+static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	*(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+	return MHD_YES;
+}
+
 /* Everything decided from the headers alone: route, authentication, scope, declared size. */
 static hg_err on_headers(struct hg_server *s, struct MHD_Connection *c, struct reqstate *st, const char *method,
 			 const char *url)
 {
 	struct hg_request *r = &st->r;
+	size_t header_bytes = 0;
+	MHD_get_connection_values(c, MHD_HEADER_KIND, add_header_size, &header_bytes);
+	if (header_bytes > s->deps.cfg->http_max_header_bytes)
+		return http_fail(r, HG_E_HEADERS_TOO_LARGE, "request headers are limited to %u bytes",
+				 s->deps.cfg->http_max_header_bytes);
 	bool path_matched;
 	r->route = http_route_match(s->deps.routes, s->deps.n_routes, method, url, &path_matched, r->param);
 	bool v1 = r->route ? r->route->authenticated : strncmp(url, "/v1/", 4) == 0 || strcmp(url, "/v1") == 0;
@@ -183,6 +251,8 @@ static hg_err on_headers(struct hg_server *s, struct MHD_Connection *c, struct r
 		if (e != HG_OK)
 			return e;
 		r->authed = true;
+		if ((e = quota_take(s, st)) != HG_OK)
+			return e;
 	}
 	if (!r->route)
 		return path_matched ? http_fail(r, HG_E_METHOD, "%s is not allowed on %s", method, url)
@@ -356,6 +426,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
+		/* A body trickled in slowly holds a worker thread: it has request_timeout_seconds. */
+		if (time_mono_us() - st->t0 > (int64_t)s->deps.cfg->http_request_timeout_s * 1000000) {
+			log_msg(HG_LOG_INFO, st->r.request_id, NULL, NULL,
+				"%s %s: the body did not arrive within %u s; connection closed", method, url,
+				s->deps.cfg->http_request_timeout_s);
+			return MHD_NO;
+		}
 		/* libmicrohttpd takes no response in the middle of an upload: an oversized body
 		 * (sent chunked, without a Content-Length to refuse up front) is read and dropped,
 		 * and answered 413 at its end — unless it goes on far beyond the limit, when the
@@ -384,6 +461,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	if (!st)
 		return;
 	req_metrics_in_flight(s->deps.metrics, -1);
+	if (st->counted)
+		atomic_fetch_sub(&st->counted->in_flight, 1);
 	json_decref(st->r.json);
 	free(st->r.raw_body);
 	hg_free_secret(st->body, st->body_cap);
@@ -400,6 +479,13 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 	log_warn("http: %s", msg);
 }
 
+static void free_quotas(struct hg_server *s)
+{
+	for (size_t i = 0; i < s->deps.cfg->n_tenants; i++)
+		pthread_mutex_destroy(&s->quota[i].mu);
+	free(s->quota);
+}
+
 struct hg_server *http_start(const struct hg_server_deps *deps, char *err, size_t len)
 {
 	struct sockaddr_in sa = {0};
@@ -411,15 +497,23 @@ struct hg_server *http_start(const struct hg_server_deps *deps, char *err, size_
 	}
 	struct hg_server *s = calloc(1, sizeof *s);
 	s->deps = *deps;
-	s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-				on_access, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s, MHD_OPTION_SOCK_ADDR,
-				(struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, deps->cfg->http_threads,
-				MHD_OPTION_CONNECTION_LIMIT, deps->cfg->http_connection_limit,
-				MHD_OPTION_CONNECTION_TIMEOUT, deps->cfg->http_connection_timeout_s,
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_NOTIFY_COMPLETED,
-				on_completed, s, MHD_OPTION_END);
+	s->quota = calloc(deps->cfg->n_tenants ? deps->cfg->n_tenants : 1, sizeof *s->quota);
+	for (size_t i = 0; i < deps->cfg->n_tenants; i++) {
+		const struct hg_tenant_cfg *t = &deps->cfg->tenants[i];
+		pthread_mutex_init(&s->quota[i].mu, NULL);
+		s->quota[i].tokens = t->rate_burst ? t->rate_burst : t->rate_per_s;
+		s->quota[i].last_us = time_mono_us();
+	}
+	s->d = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_access, s,
+	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+	    MHD_OPTION_THREAD_POOL_SIZE, deps->cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
+	    deps->cfg->http_connection_limit, MHD_OPTION_CONNECTION_TIMEOUT, deps->cfg->http_connection_timeout_s,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, deps->cfg->http_per_ip_limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)64 * 1024, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
 	if (!s->d) {
 		snprintf(err, len, "cannot listen on %s:%u", deps->cfg->listen_address, deps->cfg->listen_port);
+		free_quotas(s);
 		free(s);
 		return NULL;
 	}
@@ -431,5 +525,6 @@ void http_stop(struct hg_server *s)
 	if (!s)
 		return;
 	MHD_stop_daemon(s->d);
+	free_quotas(s);
 	free(s);
 }

@@ -36,6 +36,9 @@ static const struct ckey config_keys[] = {
     {"http", "max_body_bytes", C_UINT, CFG(http_max_body_bytes), false, NULL, 1048576, 1024, 16777216},
     {"http", "connection_limit", C_UINT, CFG(http_connection_limit), false, NULL, 1024, 1, 65536},
     {"http", "connection_timeout_seconds", C_UINT, CFG(http_connection_timeout_s), false, NULL, 30, 1, 3600},
+    {"http", "per_ip_connection_limit", C_UINT, CFG(http_per_ip_limit), false, NULL, 0, 0, 65536},
+    {"http", "request_timeout_seconds", C_UINT, CFG(http_request_timeout_s), false, NULL, 30, 1, 3600},
+    {"http", "max_header_bytes", C_UINT, CFG(http_max_header_bytes), false, NULL, 16384, 1024, 49152},
     {"database", "conninfo", C_STR, CFG(db_conninfo), true, NULL, 0, 0, 0},
     {"database", "admin_conninfo", C_STR, CFG(db_admin_conninfo), false, NULL, 0, 0, 0},
     {"database", "pool_size", C_UINT, CFG(db_pool_size), false, NULL, 8, 1, 256},
@@ -47,6 +50,11 @@ static const struct ckey config_keys[] = {
     {"hsm", "wait_ms", C_UINT, CFG(hsm_wait_ms), false, NULL, 2000, 1, 60000},
     {"hsm", "module_env", C_ENV, CFG(hsm_env), false, NULL, 0, 0, 0},
     {"hsm", "openssl_legacy_provider", C_BOOL, CFG(hsm_openssl_legacy), false, NULL, 0, 0, 1},
+    {"hsm", "operation_timeout_ms", C_UINT, CFG(hsm_op_timeout_ms), false, NULL, 2000, 0, 600000},
+    {"hsm", "generate_timeout_ms", C_UINT, CFG(hsm_generate_timeout_ms), false, NULL, 60000, 100, 3600000},
+    {"hsm", "health_interval_ms", C_UINT, CFG(hsm_health_interval_ms), false, NULL, 1000, 50, 600000},
+    {"hsm", "breaker_failures", C_UINT, CFG(hsm_breaker_failures), false, NULL, 3, 1, 100000},
+    {"hsm", "breaker_cooldown_ms", C_UINT, CFG(hsm_breaker_cooldown_ms), false, NULL, 2000, 0, 3600000},
     {"audit", "chain_id", C_STR, CFG(audit_chain_id), false, "hsmgwd", 0, 0, 0},
     {"audit", "batch_max", C_UINT, CFG(audit_batch_max), false, NULL, 1024, 1, 65536},
     {"audit", "commit_timeout_ms", C_UINT, CFG(audit_commit_timeout_ms), false, NULL, 5000, 100, 600000},
@@ -68,8 +76,14 @@ static const struct ckey tenant_keys[] = {
     {NULL, "issuer", C_STR, TEN(issuer), true, NULL, 0, 0, 0},
     {NULL, "audience", C_STR, TEN(audience), true, NULL, 0, 0, 0},
     {NULL, "algorithms", C_ALGS, TEN(algorithms), true, NULL, 0, 0, 0},
-    {NULL, "key_file", C_STR, TEN(key_file), true, NULL, 0, 0, 0},
+    {NULL, "key_file", C_STR, TEN(key_file), false, NULL, 0, 0, 0},
+    {NULL, "keys", C_ENV, TEN(keys), false, NULL, 0, 0, 0},
+    {NULL, "typ", C_STR, TEN(typ), false, NULL, 0, 0, 0},
     {NULL, "dev_signing_key_file", C_STR, TEN(dev_signing_key_file), false, NULL, 0, 0, 0},
+    {NULL, "rate_limit_per_second", C_UINT, TEN(rate_per_s), false, NULL, 0, 0, 1000000},
+    {NULL, "rate_limit_burst", C_UINT, TEN(rate_burst), false, NULL, 0, 0, 1000000},
+    {NULL, "max_concurrent", C_UINT, TEN(max_concurrent), false, NULL, 0, 0, 100000},
+    {NULL, "client_cert_subject", C_STR, TEN(client_cert_subject), false, NULL, 0, 0, 0},
 };
 
 #define NKEYS(t) (sizeof(t) / sizeof(t)[0])
@@ -230,9 +244,17 @@ static bool load_tenants(struct hg_config *cfg, json_t *arr, char *err, size_t l
 		bool seen[NKEYS(tenant_keys)] = {0};
 		if (!json_is_object(t))
 			return set_err(err, len, "%s: must be an object", prefix);
+		apply_defaults(tenant_keys, NKEYS(tenant_keys), &cfg->tenants[i]);
 		if (!load_object(tenant_keys, NKEYS(tenant_keys), NULL, prefix, t, &cfg->tenants[i], seen, err, len) ||
 		    !check_required(tenant_keys, NKEYS(tenant_keys), seen, prefix, err, len))
 			return false;
+		/* One verification key (key_file), or several named by the tokens' kid (keys). */
+		const struct hg_tenant_cfg *tc = &cfg->tenants[i];
+		if (!tc->key_file == !tc->keys)
+			return set_err(err, len, "%s: give key_file or keys (kid to file), not both and not neither",
+				       prefix);
+		if (tc->keys && !tc->keys[0])
+			return set_err(err, len, "%skeys: must name at least one key", prefix);
 		for (size_t j = 0; j < i; j++) {
 			if (strcmp(cfg->tenants[j].name, cfg->tenants[i].name) == 0)
 				return set_err(err, len, "tenants: duplicate name %s", cfg->tenants[i].name);

@@ -18,6 +18,13 @@ struct hg_config *h_cfg;
 const char *h_url;
 static const char *env_script, *env_var, *daemon_log;
 
+long h_slow(void)
+{
+	const char *v = getenv("HSMGW_TEST_SLOW");
+	long n = v ? strtol(v, NULL, 10) : 1;
+	return n >= 1 ? n : 1;
+}
+
 static const char *need_env(const char *name)
 {
 	const char *v = getenv(name);
@@ -147,7 +154,7 @@ struct h_resp *h_send(const struct h_req *q)
 	struct upload up = {q->body, body_len};
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, q->timeout_s ? q->timeout_s : 20L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, q->timeout_s ? q->timeout_s : 20L * h_slow());
 	if (q->body && q->chunked) {
 		curl_easy_setopt(c, CURLOPT_POST, 1L);
 		curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
@@ -177,6 +184,8 @@ struct h_resp *h_send(const struct h_req *q)
 		hs = add_header(hs, "X-Request-Id", "", q->request_id);
 	if (q->idempotency_key)
 		hs = add_header(hs, "Idempotency-Key", "", q->idempotency_key);
+	if (q->extra_header)
+		hs = curl_slist_append(hs, q->extra_header);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
 	struct buf b = {0};
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -640,7 +649,7 @@ char *h_daemon_log(size_t *n)
 
 bool h_log_wait_for(const char *s)
 {
-	for (int i = 0; i < 60; i++) {
+	for (long i = 0; i < 60 * h_slow(); i++) {
 		size_t n;
 		char *log = h_daemon_log(&n);
 		bool found = memmem(log, n, s, strlen(s)) != NULL;

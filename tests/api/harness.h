@@ -17,10 +17,14 @@
 #include "hsmgw/config.h"
 #include "hsmgw/util.h"
 
+/* HSMGW_TEST_SLOW=N (a whole number, 1 when unset) multiplies every time limit of the tests:
+ * the per-test limits below, HTTP requests and waits for the daemon's log. For a daemon that
+ * runs many times slower than usual, under valgrind (make memcheck). */
+long h_slow(void);
 /* Per-test time limit: generous enough for the sanitized build. */
-#define H_TIMEOUT_S 30
+#define H_TIMEOUT_S (30 * h_slow())
 /* For the few tests that move 1000 values through the sanitized daemon. */
-#define H_LONG_TIMEOUT_S 180
+#define H_LONG_TIMEOUT_S (180 * h_slow())
 /* Every scope the implemented routes need. */
 #define H_ALL_SCOPES "keys:read keys:write crypto:encrypt crypto:decrypt"
 #define H_NAME_MAX   96
@@ -47,7 +51,8 @@ struct h_req {
 	const char *request_id;      /* X-Request-Id, or NULL */
 	bool chunked;                /* send the body with chunked transfer encoding, no Content-Length */
 	const char *idempotency_key; /* Idempotency-Key, or NULL */
-	long timeout_s;              /* 0: 20 s */
+	const char *extra_header;    /* one more "Name: value" header line, or NULL */
+	long timeout_s;              /* 0: 20 s (times HSMGW_TEST_SLOW) */
 };
 
 /* A response; freed with h_resp_free. Header values are NULL when absent. */
@@ -162,7 +167,7 @@ long h_assert_chain_at(const char *file, int line, long last);
 int h_env(const char *cmd);
 /* The daemon's log so far; the caller frees. Never NULL. */
 char *h_daemon_log(size_t *n);
-/* Waits (up to 3 s) until the daemon's log mentions s. */
+/* Waits (up to 3 s, times HSMGW_TEST_SLOW) until the daemon's log mentions s. */
 bool h_log_wait_for(const char *s);
 
 /* ---- the TCases, one per file ---- */
@@ -179,5 +184,6 @@ TCase *tcase_robustness(void);
 TCase *tcase_outage(void);
 TCase *tcase_batch(void);
 TCase *tcase_metrics(void);
+TCase *tcase_limits(void);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include <jwt.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 
 #include "hsmgw/auth.h"
@@ -74,8 +75,21 @@ struct claims {
 	long exp_in, nbf_in; /* seconds from now; 0: claim absent */
 };
 
+/* Extra JOSE header members and an iat claim (0: absent). */
+struct extras {
+	const char *kid, *typ;
+	long iat_in;
+};
+
+static char *bearer_x(jwt_alg_t alg, const char *keyfile, struct claims c, struct extras x);
+
 /* "Bearer <token>" signed with alg and the key in file keyfile; the caller frees. */
 static char *bearer(jwt_alg_t alg, const char *keyfile, struct claims c)
+{
+	return bearer_x(alg, keyfile, c, (struct extras){0});
+}
+
+static char *bearer_x(jwt_alg_t alg, const char *keyfile, struct claims c, struct extras x)
 {
 	size_t klen = 0;
 	char *key = file_read_all(keyfile, 65536, &klen);
@@ -95,6 +109,12 @@ static char *bearer(jwt_alg_t alg, const char *keyfile, struct claims c)
 		jwt_add_grant_int(j, "exp", now + c.exp_in);
 	if (c.nbf_in)
 		jwt_add_grant_int(j, "nbf", now + c.nbf_in);
+	if (x.iat_in)
+		jwt_add_grant_int(j, "iat", now + x.iat_in);
+	if (x.kid)
+		jwt_add_header(j, "kid", x.kid);
+	if (x.typ)
+		jwt_add_header(j, "typ", x.typ);
 	ck_assert_int_eq(jwt_set_alg(j, alg, (unsigned char *)key, (int)klen), 0);
 	char *tok = jwt_encode_str(j);
 	jwt_free(j);
@@ -231,6 +251,148 @@ START_TEST(test_unknown_scopes_are_ignored)
 }
 END_TEST
 
+START_TEST(test_iat_in_the_future_is_refused)
+{
+	assert_denied(bearer_x(JWT_ALG_ES256, acme_priv, good, (struct extras){.iat_in = 120}), "iat");
+	char *h = bearer_x(JWT_ALG_ES256, acme_priv, good, (struct extras){.iat_in = -10}), detail[128] = "";
+	struct hg_principal who;
+	ck_assert_int_eq(verify(h, &who, detail), HG_OK);
+	free(h);
+}
+END_TEST
+
+/* Restarts the verifier over the current tenants; returns auth_new's error, "" on success. */
+static const char *reload(void)
+{
+	static char err[256];
+	err[0] = '\0';
+	auth_free(auth);
+	auth = auth_new(&cfg, err, sizeof err);
+	return err;
+}
+
+START_TEST(test_several_keys_are_chosen_by_kid)
+{
+	char *keys[] = {NULL, NULL, NULL};
+	char k1[300], k2[300];
+	snprintf(k1, sizeof k1, "2026-01=%s", acme_pub);
+	snprintf(k2, sizeof k2, "2026-07=%s", other_pub);
+	keys[0] = k1;
+	keys[1] = k2;
+	tenants[0].key_file = NULL;
+	tenants[0].keys = keys;
+	ck_assert_str_eq(reload(), "");
+	char detail[128] = "";
+	struct hg_principal who;
+	/* The new key (other_priv, kid 2026-07) and the old one (acme_priv, kid 2026-01) both verify. */
+	char *h = bearer_x(JWT_ALG_ES256, other_priv, good, (struct extras){.kid = "2026-07"});
+	ck_assert_int_eq(verify(h, &who, detail), HG_OK);
+	free(h);
+	h = bearer_x(JWT_ALG_ES256, acme_priv, good, (struct extras){.kid = "2026-01"});
+	ck_assert_int_eq(verify(h, &who, detail), HG_OK);
+	free(h);
+	assert_denied(bearer_x(JWT_ALG_ES256, acme_priv, good, (struct extras){.kid = "2026-07"}), "signature");
+	assert_denied(bearer_x(JWT_ALG_ES256, acme_priv, good, (struct extras){.kid = "2025-01"}), "kid");
+	assert_denied(bearer(JWT_ALG_ES256, acme_priv, good), "no kid");
+	tenants[0].keys = NULL;
+	tenants[0].key_file = acme_pub;
+}
+END_TEST
+
+/* "Bearer <token>" HS256-signed by hand with secret, for headers libjwt 1.10 will not write
+ * (it always sets typ to JWT); the caller frees. */
+static char *bearer_hs256_raw(const char *header_json, const char *secret)
+{
+	char claims[256], h64[256], c64[512], sig64[64], signing[800];
+	snprintf(claims, sizeof claims,
+		 "{\"iss\":\"https://acme/\",\"sub\":\"alice\",\"aud\":\"hsmgw\",\"scope\":\"keys:read\",\"exp\":%lld}",
+		 (long long)time(NULL) + 300);
+	b64url_encode((const uint8_t *)header_json, strlen(header_json), h64);
+	b64url_encode((const uint8_t *)claims, strlen(claims), c64);
+	snprintf(signing, sizeof signing, "%s.%s", h64, c64);
+	unsigned char mac[32];
+	unsigned int ml = 0;
+	ck_assert_ptr_nonnull(
+	    HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)signing, strlen(signing), mac, &ml));
+	b64url_encode(mac, ml, sig64);
+	char *out = malloc(strlen(signing) + strlen(sig64) + 16);
+	sprintf(out, "Bearer %s.%s", signing, sig64);
+	return out;
+}
+
+START_TEST(test_typ_is_checked_when_configured)
+{
+	const char *secret = "a secret of thirty-two bytes or more";
+	char path[300];
+	snprintf(path, sizeof path, "%s/hs.secret", dir);
+	FILE *f = fopen(path, "w");
+	fputs(secret, f);
+	fclose(f);
+	tenants[0].algorithms = 1u << HG_ALG_HS256;
+	tenants[0].key_file = path;
+	/* libjwt 1.10 refuses every typ but JWT, so no other can be required. */
+	tenants[0].typ = "at+jwt";
+	ck_assert_ptr_nonnull(strstr(reload(), "typ"));
+	tenants[0].typ = "JWT";
+	ck_assert_str_eq(reload(), "");
+	char detail[128] = "";
+	struct hg_principal who;
+	assert_denied(bearer_hs256_raw("{\"alg\":\"HS256\"}", secret), "typ");
+	assert_denied(bearer_hs256_raw("{\"alg\":\"HS256\",\"typ\":\"at+jwt\"}", secret), "typ");
+	const char *ok[] = {"JWT", "jwt"};
+	for (size_t i = 0; i < 2; i++) {
+		char hdr[96];
+		snprintf(hdr, sizeof hdr, "{\"alg\":\"HS256\",\"typ\":\"%s\"}", ok[i]);
+		char *h = bearer_hs256_raw(hdr, secret);
+		ck_assert_msg(verify(h, &who, detail) == HG_OK, "typ %s refused: %s", ok[i], detail);
+		free(h);
+	}
+	/* Without a configured typ, a token without one is fine. */
+	tenants[0].typ = NULL;
+	ck_assert_str_eq(reload(), "");
+	char *h = bearer_hs256_raw("{\"alg\":\"HS256\"}", secret);
+	ck_assert_int_eq(verify(h, &who, detail), HG_OK);
+	free(h);
+	tenants[0].algorithms = 1u << HG_ALG_ES256;
+	tenants[0].key_file = acme_pub;
+	unlink(path);
+}
+END_TEST
+
+START_TEST(test_a_key_that_does_not_suit_the_algorithms_stops_the_start)
+{
+	/* An ES256 tenant given an RSA public key. */
+	EVP_PKEY *rsa = EVP_RSA_gen(2048);
+	char rsa_pub[300], secret[300];
+	snprintf(rsa_pub, sizeof rsa_pub, "%s/rsa.pub", dir);
+	FILE *f = fopen(rsa_pub, "w");
+	ck_assert(PEM_write_PUBKEY(f, rsa) == 1);
+	fclose(f);
+	EVP_PKEY_free(rsa);
+	tenants[0].key_file = rsa_pub;
+	ck_assert_ptr_nonnull(strstr(reload(), "not a PEM EC public key"));
+	/* An HS256 tenant given a PEM (algorithm confusion), or a short secret. */
+	tenants[0].algorithms = 1u << HG_ALG_HS256;
+	tenants[0].key_file = acme_pub;
+	ck_assert_ptr_nonnull(strstr(reload(), "not a PEM document"));
+	snprintf(secret, sizeof secret, "%s/short.secret", dir);
+	f = fopen(secret, "w");
+	fputs("sixteen byte key", f);
+	fclose(f);
+	tenants[0].key_file = secret;
+	ck_assert_ptr_nonnull(strstr(reload(), "at least 32 bytes"));
+	f = fopen(secret, "w");
+	fputs("a secret of thirty-two bytes or more", f);
+	fclose(f);
+	ck_assert_str_eq(reload(), "");
+	tenants[0].algorithms = 1u << HG_ALG_ES256;
+	tenants[0].key_file = acme_pub;
+	ck_assert_str_eq(reload(), "");
+	unlink(rsa_pub);
+	unlink(secret);
+}
+END_TEST
+
 /* ---- the verified-token cache ---- */
 static void setup_cached(void)
 {
@@ -336,6 +498,10 @@ Suite *suite_auth(void)
 	tcase_add_test(tc, test_malformed_headers_are_refused);
 	tcase_add_test(tc, test_stripped_signature_is_refused);
 	tcase_add_test(tc, test_unknown_scopes_are_ignored);
+	tcase_add_test(tc, test_iat_in_the_future_is_refused);
+	tcase_add_test(tc, test_several_keys_are_chosen_by_kid);
+	tcase_add_test(tc, test_typ_is_checked_when_configured);
+	tcase_add_test(tc, test_a_key_that_does_not_suit_the_algorithms_stops_the_start);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("token_cache");
 	tcase_add_checked_fixture(tc, setup_cached, teardown_cached);
