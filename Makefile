@@ -9,7 +9,7 @@ SAN ?= 0
 HSMGW_PORT ?= 8080
 VAR ?= var/dev
 
-PKGS := libmicrohttpd jansson libjwt libcrypto libpq p11-kit-1
+PKGS := libmicrohttpd gnutls jansson libjwt libcrypto libpq p11-kit-1
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(filter-out p11-kit-1,$(PKGS)) 2>/dev/null)
 

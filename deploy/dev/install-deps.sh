@@ -3,8 +3,11 @@
 # Runs apt-get as root (directly, or through sudo when not root).
 set -euo pipefail
 
-pkgs=(make gcc libc6-dev pkg-config libmicrohttpd-dev libjansson-dev libjwt-dev libssl-dev libpq-dev
-      libp11-kit-dev postgresql softhsm2 check libcurl4-openssl-dev openssl curl clang-format jq)
+pkgs=(make gcc libc6-dev pkg-config libmicrohttpd-dev libgnutls28-dev libjansson-dev libjwt-dev libssl-dev libpq-dev
+      libp11-kit-dev postgresql softhsm2 check libcurl4-openssl-dev openssl curl clang-format jq
+      clang libclang-rt-dev valgrind)
+# clang and libclang-rt-dev (libFuzzer and clang's sanitizer runtimes, which Debian 12's clang
+# does not pull in) build the fuzz targets; valgrind runs `make memcheck`.
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -61,9 +61,9 @@ struct hg_config {
 	char *hsm_token_label;
 	char *hsm_pin_file;
 	unsigned hsm_sessions;
-	unsigned hsm_wait_ms;    /* how long a request waits for a pooled session */
-	char **hsm_env;          /* NULL-terminated "NAME=value" list set before C_Initialize */
-	bool hsm_openssl_legacy; /* load OpenSSL's legacy provider before the module (see the README) */
+	unsigned hsm_wait_ms;             /* how long a request waits for a pooled session */
+	char **hsm_env;                   /* NULL-terminated "NAME=value" list set before C_Initialize */
+	bool hsm_openssl_legacy;          /* load OpenSSL's legacy provider before the module (see the README) */
 	unsigned hsm_op_timeout_ms;       /* deadline of one HSM operation, session wait included (0: none,
 					     and calls are made on the request's thread) */
 	unsigned hsm_generate_timeout_ms; /* … of key generation and import */
@@ -83,6 +83,11 @@ struct hg_config {
 
 	unsigned lifecycle_interval_s; /* 0: this instance runs no scheduler */
 
+	char *tls_cert_file;      /* HTTPS when set: the server's PEM certificate chain … */
+	char *tls_key_file;       /* … and its PEM private key (mode 0600) */
+	char *tls_client_ca_file; /* client certificates required, chaining to these CAs (NULL: none) */
+	char *tls_min_version;    /* "1.2" or "1.3" */
+
 	unsigned auth_token_cache_entries; /* verified bearer tokens remembered (0: none) */
 	unsigned auth_token_cache_s;       /* … for at most this long (and never past their exp) */
 	unsigned keys_cache_entries;       /* key metadata remembered per instance (0: none) */
@@ -101,6 +106,10 @@ struct hg_config *config_load(const char *path, char *err, size_t err_len);
  * fuzzer); name stands for the file's path in messages. */
 struct hg_config *config_parse(const char *text, size_t n, const char *name, char *err, size_t err_len);
 void config_free(struct hg_config *cfg);
+/* The files that hold secrets (hsm.pin_file, tls.key_file, tenants' HMAC secrets) must be
+ * regular files owned by the daemon's user with no access for anyone else (mode 0600 or
+ * stricter); false and a message naming the file when one is not. */
+bool config_check_secret_files(const struct hg_config *cfg, char *err, size_t err_len);
 /* Prints the effective configuration as JSON (nothing in it is secret). */
 void config_dump(const struct hg_config *cfg, FILE *out);
 /* The tenant with this name, or NULL. */

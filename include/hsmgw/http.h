@@ -104,6 +104,9 @@ struct hg_server_deps {
 
 /* Starts listening. NULL and a reason in err on failure. */
 struct hg_server *http_start(const struct hg_server_deps *deps, char *err, size_t err_len);
+/* SIGHUP: reads tls.cert_file and tls.key_file again (new connections use them). False, and
+ * the old ones kept, when they cannot be used. True without TLS. */
+bool http_reload_tls(struct hg_server *s);
 /* Stops accepting, waits for requests in flight, frees. NULL is fine. */
 void http_stop(struct hg_server *s);
 

@@ -45,6 +45,11 @@ int main(int argc, char **argv)
 	hg_log_level lvl = HG_LOG_INFO;
 	(void)log_level_parse(cfg->log_level, &lvl);
 	log_set_level(lvl);
+	if (!config_check_secret_files(cfg, err, sizeof err)) {
+		fprintf(stderr, "hsmgwd: %s\n", err);
+		config_free(cfg);
+		return 1;
+	}
 
 	/* Signals are taken by sigwait in this thread only; every thread started below
 	 * inherits the mask. */
@@ -52,6 +57,7 @@ int main(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -107,10 +113,12 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	sched = scheduler_start(&app.keys, cfg->lifecycle_interval_s);
-	log_info("hsmgwd listening on http://%s:%u (%u threads, %zu tenants)", cfg->listen_address, cfg->listen_port,
-		 cfg->http_threads, cfg->n_tenants);
+	log_info("hsmgwd listening on %s://%s:%u (%u threads, %zu tenants)", cfg->tls_cert_file ? "https" : "http",
+		 cfg->listen_address, cfg->listen_port, cfg->http_threads, cfg->n_tenants);
 	int sig = 0;
-	sigwait(&sigs, &sig);
+	/* SIGHUP reloads the TLS certificate and key; SIGINT and SIGTERM stop. */
+	while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+		(void)http_reload_tls(srv);
 	log_info("hsmgwd: %s received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	rc = 0;
 out:

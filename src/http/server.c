@@ -16,8 +16,8 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
-#include "hsmgw/http.h"
 #include "hsmgw/metrics.h"
+#include "http_internal.h"
 
 /* A tenant's quotas (tenants[].rate_limit_* and max_concurrent): a token bucket refilled
  * at rate_limit_per_second up to rate_limit_burst, and a count of requests in progress. */
@@ -32,6 +32,7 @@ struct hg_server {
 	struct MHD_Daemon *d;
 	struct hg_server_deps deps;
 	struct quota *quota; /* one per tenant, in the configuration's order */
+	struct hg_tls *tls;  /* NULL: plain HTTP */
 };
 
 /* Per-request state: the public part handlers see, and the dispatcher's own. */
@@ -236,6 +237,16 @@ static hg_err on_headers(struct hg_server *s, struct MHD_Connection *c, struct r
 			 const char *url)
 {
 	struct hg_request *r = &st->r;
+	struct hg_peer *peer = NULL;
+	if (tls_client_auth(s->tls)) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		peer = ci ? ci->socket_context : NULL;
+		if (!peer)
+			return http_fail(r, HG_E_INTERNAL, "connection state missing");
+		tls_check_peer(c, peer);
+		if (!peer->verified)
+			return http_fail(r, HG_E_UNAUTHENTICATED, "%s", peer->why);
+	}
 	size_t header_bytes = 0;
 	MHD_get_connection_values(c, MHD_HEADER_KIND, add_header_size, &header_bytes);
 	if (header_bytes > s->deps.cfg->http_max_header_bytes)
@@ -250,6 +261,13 @@ static hg_err on_headers(struct hg_server *s, struct MHD_Connection *c, struct r
 		hg_err e = auth_verify(s->deps.auth, authz, &r->who, r->detail, sizeof r->detail);
 		if (e != HG_OK)
 			return e;
+		/* A tenant bound to a certificate subject: its token alone is not enough. */
+		const char *want = r->who.tenant->client_cert_subject;
+		if (want && (!peer || strcmp(peer->dn, want) != 0)) {
+			r->authed = false;
+			return http_fail(r, HG_E_UNAUTHENTICATED, "the client certificate is not the one of tenant %s",
+					 r->who.tenant->name);
+		}
 		r->authed = true;
 		if ((e = quota_take(s, st)) != HG_OK)
 			return e;
@@ -470,6 +488,35 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	*con_cls = NULL;
 }
 
+/* Per connection: what its client certificate proved (checked on its first request). */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	(void)c;
+	struct hg_server *s = cls;
+	if (!tls_client_auth(s->tls))
+		return;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		*socket_context = calloc(1, sizeof(struct hg_peer));
+	} else {
+		free(*socket_context);
+		*socket_context = NULL;
+	}
+}
+
+bool http_reload_tls(struct hg_server *s)
+{
+	char err[256];
+	if (!s || !s->tls)
+		return true;
+	if (!tls_reload(s->tls, err, sizeof err)) {
+		log_error("tls: reload failed, keeping the current certificate: %s", err);
+		return false;
+	}
+	log_info("tls: certificate and key reloaded");
+	return true;
+}
+
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;
@@ -497,6 +544,13 @@ struct hg_server *http_start(const struct hg_server_deps *deps, char *err, size_
 	}
 	struct hg_server *s = calloc(1, sizeof *s);
 	s->deps = *deps;
+	if (deps->cfg->tls_cert_file && !(s->tls = tls_open(deps->cfg, err, len))) {
+		free(s);
+		return NULL;
+	}
+	struct MHD_OptionItem tls_opts[8];
+	size_t nt = tls_mhd_options(s->tls, tls_opts);
+	tls_opts[nt] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 	s->quota = calloc(deps->cfg->n_tenants ? deps->cfg->n_tenants : 1, sizeof *s->quota);
 	for (size_t i = 0; i < deps->cfg->n_tenants; i++) {
 		const struct hg_tenant_cfg *t = &deps->cfg->tenants[i];
@@ -505,15 +559,17 @@ struct hg_server *http_start(const struct hg_server_deps *deps, char *err, size_
 		s->quota[i].last_us = time_mono_us();
 	}
 	s->d = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_access, s,
-	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | tls_mhd_flags(s->tls), 0, NULL, NULL,
+	    on_access, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 	    MHD_OPTION_THREAD_POOL_SIZE, deps->cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
 	    deps->cfg->http_connection_limit, MHD_OPTION_CONNECTION_TIMEOUT, deps->cfg->http_connection_timeout_s,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, deps->cfg->http_per_ip_limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    (size_t)64 * 1024, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+	    (size_t)64 * 1024, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+	    on_connection, s, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
 	if (!s->d) {
 		snprintf(err, len, "cannot listen on %s:%u", deps->cfg->listen_address, deps->cfg->listen_port);
 		free_quotas(s);
+		tls_close(s->tls);
 		free(s);
 		return NULL;
 	}
@@ -526,5 +582,6 @@ void http_stop(struct hg_server *s)
 		return;
 	MHD_stop_daemon(s->d);
 	free_quotas(s);
+	tls_close(s->tls);
 	free(s);
 }

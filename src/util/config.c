@@ -1,10 +1,13 @@
 /* Configuration as a declared table. Each key names its section, type, destination,
  * default and limits; one loader walks the file against the table and refuses anything the
  * table does not know. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -64,6 +67,10 @@ static const struct ckey config_keys[] = {
     {"audit", "siem_file", C_STR, CFG(audit_siem_file), false, NULL, 0, 0, 0},
     {"audit", "siem_syslog", C_STR, CFG(audit_siem_syslog), false, NULL, 0, 0, 0},
     {"lifecycle", "interval_seconds", C_UINT, CFG(lifecycle_interval_s), false, NULL, 60, 0, 86400},
+    {"tls", "cert_file", C_STR, CFG(tls_cert_file), false, NULL, 0, 0, 0},
+    {"tls", "key_file", C_STR, CFG(tls_key_file), false, NULL, 0, 0, 0},
+    {"tls", "client_ca_file", C_STR, CFG(tls_client_ca_file), false, NULL, 0, 0, 0},
+    {"tls", "min_version", C_STR, CFG(tls_min_version), false, "1.2", 0, 0, 0},
     {"auth", "token_cache_entries", C_UINT, CFG(auth_token_cache_entries), false, NULL, 4096, 0, 1048576},
     {"auth", "token_cache_seconds", C_UINT, CFG(auth_token_cache_s), false, NULL, 300, 1, 3600},
     {"keys", "cache_entries", C_UINT, CFG(keys_cache_entries), false, NULL, 4096, 0, 1048576},
@@ -296,6 +303,15 @@ static struct hg_config *config_from_json(json_t *root, const char *path, char *
 	/* The chain id goes into every audit row's hash input, whose buffer it must fit. */
 	if (ok && strlen(cfg->audit_chain_id) > 128)
 		ok = set_err(why, sizeof why, "audit.chain_id: at most 128 characters");
+	if (ok && !cfg->tls_cert_file != !cfg->tls_key_file)
+		ok = set_err(why, sizeof why, "tls: cert_file and key_file go together");
+	if (ok && cfg->tls_client_ca_file && !cfg->tls_cert_file)
+		ok = set_err(why, sizeof why, "tls.client_ca_file: needs tls.cert_file and tls.key_file");
+	if (ok && strcmp(cfg->tls_min_version, "1.2") != 0 && strcmp(cfg->tls_min_version, "1.3") != 0)
+		ok = set_err(why, sizeof why, "tls.min_version: must be \"1.2\" or \"1.3\"");
+	for (size_t i = 0; ok && i < cfg->n_tenants; i++)
+		if (cfg->tenants[i].client_cert_subject && !cfg->tls_client_ca_file)
+			ok = set_err(why, sizeof why, "tenants[%zu].client_cert_subject: needs tls.client_ca_file", i);
 	hg_log_level lvl;
 	if (ok && !log_level_parse(cfg->log_level, &lvl))
 		ok = set_err(why, sizeof why, "log.level: must be debug, info, warn or error");
@@ -342,6 +358,45 @@ static void free_strings(const struct ckey *keys, size_t n, void *base)
 			free(*(char ***)dst);
 		}
 	}
+}
+
+/* A file that holds a secret: a regular file of the daemon's user, readable by no one else. */
+static bool secret_file_ok(const char *what, const char *path, char *err, size_t len)
+{
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return set_err(err, len, "%s %s: %s", what, path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return set_err(err, len, "%s %s: not a regular file", what, path);
+	if (st.st_mode & 077)
+		return set_err(err, len, "%s %s: mode %04o lets others read it; chmod 600 it", what, path,
+			       (unsigned)(st.st_mode & 07777));
+	if (st.st_uid != geteuid())
+		return set_err(err, len, "%s %s: owned by uid %u, not by the daemon's user (uid %u)", what, path,
+			       (unsigned)st.st_uid, (unsigned)geteuid());
+	return true;
+}
+
+bool config_check_secret_files(const struct hg_config *cfg, char *err, size_t len)
+{
+	if (!secret_file_ok("hsm.pin_file", cfg->hsm_pin_file, err, len))
+		return false;
+	if (cfg->tls_key_file && !secret_file_ok("tls.key_file", cfg->tls_key_file, err, len))
+		return false;
+	unsigned hs = (1u << HG_ALG_HS256) | (1u << HG_ALG_HS384) | (1u << HG_ALG_HS512);
+	for (size_t i = 0; i < cfg->n_tenants; i++) {
+		const struct hg_tenant_cfg *t = &cfg->tenants[i];
+		if (!(t->algorithms & hs)) /* public keys are not secret */
+			continue;
+		char what[128];
+		snprintf(what, sizeof what, "tenant %s's HMAC secret", t->name);
+		if (t->key_file && !secret_file_ok(what, t->key_file, err, len))
+			return false;
+		for (char **k = t->keys; k && *k; k++)
+			if (!secret_file_ok(what, strchr(*k, '=') + 1, err, len))
+				return false;
+	}
+	return true;
 }
 
 void config_free(struct hg_config *cfg)

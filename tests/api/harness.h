@@ -185,5 +185,6 @@ TCase *tcase_outage(void);
 TCase *tcase_batch(void);
 TCase *tcase_metrics(void);
 TCase *tcase_limits(void);
+TCase *tcase_tls(void);
 
 #endif

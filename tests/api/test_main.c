@@ -13,11 +13,11 @@ int main(void)
 	h_init();
 	Suite *s = suite_create("hsmgw-api");
 	TCase *(*const tcases[])(void) = {
-	    tcase_ops,    tcase_auth,           tcase_protocol,        tcase_keys,     tcase_tenants,
-	    tcase_crypto, tcase_audit,          tcase_audit_proof,     tcase_km_types, tcase_km_lifecycle,
-	    tcase_km_io,  tcase_crypto_interop, tcase_crypto_interop2, tcase_batch,    tcase_payments,
-	    tcase_tokens, tcase_metrics,        tcase_limits,          tcase_secrets,  tcase_robustness,
-	    tcase_outage};
+	    tcase_ops,        tcase_auth,           tcase_protocol,        tcase_keys,     tcase_tenants,
+	    tcase_crypto,     tcase_audit,          tcase_audit_proof,     tcase_km_types, tcase_km_lifecycle,
+	    tcase_km_io,      tcase_crypto_interop, tcase_crypto_interop2, tcase_batch,    tcase_payments,
+	    tcase_tokens,     tcase_metrics,        tcase_limits,          tcase_tls,      tcase_secrets,
+	    tcase_robustness, tcase_outage};
 	for (size_t i = 0; i < sizeof tcases / sizeof *tcases; i++) {
 		TCase *tc = tcases[i]();
 		/* 1000 tokens through the sanitized daemon (full malloc stacks) take tens of seconds. */
