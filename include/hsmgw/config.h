@@ -94,6 +94,7 @@ struct hg_config {
 	unsigned keys_cache_ms;            /* … for at most this long: another instance's change is seen within it */
 
 	char *log_level;
+	char *process_user; /* the user the daemon becomes once it has started (NULL: stays who it is) */
 
 	struct hg_tenant_cfg *tenants;
 	size_t n_tenants;

@@ -77,6 +77,11 @@ void hg_free_secret(void *p, size_t n);
  * failure; ERANGE when the file is larger than max. */
 char *file_read_all(const char *path, size_t max, size_t *len_out);
 
+/* ---- the process ---- */
+/* Becomes `user` for good (as root: groups cleared, setgid, setuid, and root cannot be taken
+ * back; already that user: nothing to do). False and a reason otherwise. */
+bool drop_privileges(const char *user, char *err, size_t err_len) HG_WARN_UNUSED;
+
 /* ---- logging ----
  * One line per event on stderr: time, level, then key=value context, then the message.
  * Callers never pass secrets: no plaintexts, keys, PINs, PANs or bearer tokens. */

@@ -112,6 +112,14 @@ int main(int argc, char **argv)
 		log_error("start: %s", err);
 		goto out;
 	}
+	/* Everything that may need root is open: the port, the PIN and key files, the module. */
+	if (cfg->process_user) {
+		if (!drop_privileges(cfg->process_user, err, sizeof err)) {
+			log_error("start: %s", err);
+			goto out;
+		}
+		log_info("hsmgwd: running as %s", cfg->process_user);
+	}
 	sched = scheduler_start(&app.keys, cfg->lifecycle_interval_s);
 	log_info("hsmgwd listening on %s://%s:%u (%u threads, %zu tenants)", cfg->tls_cert_file ? "https" : "http",
 		 cfg->listen_address, cfg->listen_port, cfg->http_threads, cfg->n_tenants);

@@ -76,6 +76,7 @@ static const struct ckey config_keys[] = {
     {"keys", "cache_entries", C_UINT, CFG(keys_cache_entries), false, NULL, 4096, 0, 1048576},
     {"keys", "cache_ms", C_UINT, CFG(keys_cache_ms), false, NULL, 1000, 1, 60000},
     {"log", "level", C_STR, CFG(log_level), false, "info", 0, 0, 0},
+    {"process", "user", C_STR, CFG(process_user), false, NULL, 0, 0, 0},
 };
 
 static const struct ckey tenant_keys[] = {

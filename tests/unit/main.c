@@ -14,6 +14,7 @@ int main(void)
 	srunner_add_suite(sr, suite_pinblock());
 	srunner_add_suite(sr, suite_payments());
 	srunner_add_suite(sr, suite_keycache());
+	srunner_add_suite(sr, suite_privs());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -14,5 +14,6 @@ Suite *suite_lifecycle(void);
 Suite *suite_pinblock(void);
 Suite *suite_payments(void);
 Suite *suite_keycache(void);
+Suite *suite_privs(void);
 
 #endif
