@@ -87,12 +87,38 @@ void time_format_rfc3339(int64_t us, char out[32])
 	snprintf(out + n, 32 - n, ".%06dZ", (int)(us % 1000000));
 }
 
+/* The n decimal digits at s as a number, or -1 if one of them is not a digit. */
+static int digits(const char *s, int n)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+static int days_in_month(int year, int month)
+{
+	static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+	return days[month - 1] + (month == 2 && leap);
+}
+
+/* Every field is read at its fixed place and checked against its range (RFC 3339 §5.6-5.7):
+ * strptime skips blanks, reads one-digit fields and takes 31 February, and timegm would
+ * quietly move such a date into the next month. A leap second (60) is allowed. */
 bool time_parse_rfc3339(const char *s, int64_t *us)
 {
-	struct tm tm = {0};
-	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!p || strlen(s) < 20 || s[4] != '-' || s[10] != 'T')
+	if (strlen(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':')
 		return false;
+	int year = digits(s, 4), mon = digits(s + 5, 2), day = digits(s + 8, 2), hour = digits(s + 11, 2),
+	    min = digits(s + 14, 2), sec = digits(s + 17, 2);
+	if (year < 0 || mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) || hour < 0 || hour > 23 ||
+	    min < 0 || min > 59 || sec < 0 || sec > 60)
+		return false;
+	const char *p = s + 19;
 	int64_t frac = 0, scale = 1000000;
 	if (*p == '.') {
 		p++;
@@ -109,8 +135,8 @@ bool time_parse_rfc3339(const char *s, int64_t *us)
 	if (*p == 'Z' || *p == 'z') {
 		p++;
 	} else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
-		int hh = (p[1] - '0') * 10 + (p[2] - '0'), mm = (p[4] - '0') * 10 + (p[5] - '0');
-		if (hh > 23 || mm > 59)
+		int hh = digits(p + 1, 2), mm = digits(p + 4, 2);
+		if (hh < 0 || hh > 23 || mm < 0 || mm > 59)
 			return false;
 		offset = (int64_t)(hh * 60 + mm) * 60 * (*p == '+' ? 1 : -1);
 		p += 6;
@@ -119,6 +145,8 @@ bool time_parse_rfc3339(const char *s, int64_t *us)
 	}
 	if (*p != '\0')
 		return false;
+	struct tm tm = {
+	    .tm_year = year - 1900, .tm_mon = mon - 1, .tm_mday = day, .tm_hour = hour, .tm_min = min, .tm_sec = sec};
 	time_t t = timegm(&tm);
 	*us = ((int64_t)t - offset) * 1000000 + frac;
 	return true;

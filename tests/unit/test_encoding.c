@@ -163,6 +163,47 @@ START_TEST(test_envelope_rejects_deviations)
 }
 END_TEST
 
+START_TEST(test_rfc3339_accepts_the_forms_the_api_documents)
+{
+	static const struct {
+		const char *s;
+		int64_t us;
+	} good[] = {
+	    {"2026-11-23T10:26:26Z", 1795429586000000},
+	    {"2026-11-23T10:26:26z", 1795429586000000},
+	    {"2026-11-23T10:26:26.123456789+05:30", 1795409786123456}, /* beyond microseconds: cut */
+	    {"2026-11-23T10:26:26.5-01:00", 1795433186500000},
+	    {"2024-02-29T00:00:00Z", 1709164800000000}, /* a leap day */
+	    {"2016-12-31T23:59:60Z", 1483228800000000}, /* a leap second */
+	};
+	for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+		int64_t us = 0;
+		ck_assert_msg(time_parse_rfc3339(good[i].s, &us), "refused %s", good[i].s);
+		ck_assert_msg(us == good[i].us, "%s: %lld", good[i].s, (long long)us);
+	}
+}
+END_TEST
+
+/* Found by tests/fuzz/fuzz_encoding (strptime underneath took all of these). */
+START_TEST(test_rfc3339_refuses_impossible_dates_and_loose_fields)
+{
+	static const char *bad[] = {
+	    "7723-02-29T23:59:60-00:00",                         /* 29 February of a common year (the fuzzer's find) */
+	    "2026-04-31T00:00:00Z",                              /* 31 April */
+	    "2100-02-29T00:00:00Z",                              /* centuries are common years */
+	    " 999-01-01T00:00:00Z",                              /* a blank for a digit */
+	    "2026-01-01T 1:00:00Z",      "2026-01-01T00:00:61Z", /* 61 seconds */
+	    "2026-01-01T00:00:00+0/:00",                         /* offsets of non-digits */
+	    "2026-01-01T00:00:00-//:00", "2026-1-01T00:00:00Z",   "2026-01-01 00:00:00Z",
+	    "2026-01-01T00:00:00",       "2026-01-01T00:00:00.Z", "2026-01-01T00:00:00+24:00",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		int64_t us;
+		ck_assert_msg(!time_parse_rfc3339(bad[i], &us), "accepted %s", bad[i]);
+	}
+}
+END_TEST
+
 Suite *suite_encoding(void)
 {
 	Suite *s = suite_create("encoding");
@@ -177,6 +218,8 @@ Suite *suite_encoding(void)
 	tcase_add_test(tc, test_uuid_parse_rejects_malformed);
 	tcase_add_test(tc, test_envelope_round_trips);
 	tcase_add_test(tc, test_envelope_rejects_deviations);
+	tcase_add_test(tc, test_rfc3339_accepts_the_forms_the_api_documents);
+	tcase_add_test(tc, test_rfc3339_refuses_impossible_dates_and_loose_fields);
 	suite_add_tcase(s, tc);
 	return s;
 }
