@@ -51,6 +51,8 @@ struct hg_config {
 	unsigned http_per_ip_limit;      /* connections from one address (0: no limit) */
 	unsigned http_request_timeout_s; /* a request's body must have arrived within this */
 	unsigned http_max_header_bytes;  /* all header names and values together */
+	/* SIGTERM: how long the requests in flight may take to finish (http_drain) */
+	unsigned http_shutdown_timeout_ms;
 
 	char *db_conninfo;       /* the runtime role */
 	char *db_admin_conninfo; /* the schema owner, for `hsmgwctl migrate` only */

@@ -107,6 +107,10 @@ struct hg_server *http_start(const struct hg_server_deps *deps, char *err, size_
 /* SIGHUP: reads tls.cert_file and tls.key_file again (new connections use them). False, and
  * the old ones kept, when they cannot be used. True without TLS. */
 bool http_reload_tls(struct hg_server *s);
+/* Graceful shutdown, first step: stops accepting connections (new ones are refused), answers
+ * with "Connection: close" from now on, and waits until every request in flight is answered or
+ * deadline_ms passes. Returns how many were still in flight then. NULL is fine. */
+unsigned http_drain(struct hg_server *s, unsigned deadline_ms);
 /* Stops accepting, waits for requests in flight, frees. NULL is fine. */
 void http_stop(struct hg_server *s);
 

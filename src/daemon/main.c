@@ -1,5 +1,7 @@
 /* hsmgwd: loads the configuration, opens the HSM, the database pool and the audit writer,
- * and serves until SIGINT or SIGTERM. */
+ * and serves until SIGINT or SIGTERM; then stops accepting connections, lets the requests in
+ * flight finish (http.shutdown_timeout_ms), flushes the audit queue, logs out of the HSM and
+ * closes its sessions. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -73,6 +75,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	app.db = db_open(cfg->db_conninfo, cfg->db_pool_size, cfg->db_wait_ms);
+	db_listen_keys(app.db); /* other instances' key changes reach the key cache */
 	app.keys = (struct hg_keys){
 	    .db = app.db, .p11 = app.p11, .cache = key_cache_new(cfg->keys_cache_entries, cfg->keys_cache_ms)};
 	if (!(app.openapi = api_openapi_document())) {
@@ -127,19 +130,35 @@ int main(int argc, char **argv)
 	/* SIGHUP reloads the TLS certificate and key; SIGINT and SIGTERM stop. */
 	while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
 		(void)http_reload_tls(srv);
-	log_info("hsmgwd: %s received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	log_info("hsmgwd: %s received: no new connections; the requests in flight have %u ms to finish",
+		 sig == SIGINT ? "SIGINT" : "SIGTERM", cfg->http_shutdown_timeout_ms);
+	int64_t t_stop = time_mono_us();
+	unsigned in_flight = http_drain(srv, cfg->http_shutdown_timeout_ms);
+	if (in_flight > 0)
+		log_warn("hsmgwd: %u requests still in flight after %u ms: their connections are closed (a handler "
+			 "already running finishes, with its audit row, before the server stops)",
+			 in_flight, cfg->http_shutdown_timeout_ms);
+	else
+		log_info("hsmgwd: every request in flight was answered (%lld ms)",
+			 (long long)((time_mono_us() - t_stop) / 1000));
 	rc = 0;
 out:
-	http_stop(srv); /* waits for requests in flight */
+	http_stop(srv); /* waits for handlers still running */
 	scheduler_stop(sched);
 	audit_stop(audit); /* its last checkpoint needs the signer and the HSM */
+	if (rc == 0)
+		log_info("hsmgwd: audit queue flushed, audit writer stopped");
 	audit_signer_close(signer);
 	p11_close(app.p11);
+	if (rc == 0)
+		log_info("hsmgwd: HSM sessions closed, logged out");
 	db_close(app.db);
 	key_cache_free(app.keys.cache);
 	req_metrics_free(app.metrics);
 	json_decref(app.openapi);
 	auth_free(auth);
+	if (rc == 0)
+		log_info("hsmgwd: stopped");
 	config_free(cfg);
 	return rc;
 }

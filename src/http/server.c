@@ -11,6 +11,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 #include <openssl/evp.h>
@@ -33,6 +35,10 @@ struct hg_server {
 	struct hg_server_deps deps;
 	struct quota *quota; /* one per tenant, in the configuration's order */
 	struct hg_tls *tls;  /* NULL: plain HTTP */
+
+	atomic_uint in_flight; /* requests between their headers and their completion */
+	atomic_bool draining;  /* http_drain: answers close their connections */
+	MHD_socket quiesced;   /* the listening socket after http_drain, closed by http_stop */
 };
 
 /* Per-request state: the public part handlers see, and the dispatcher's own. */
@@ -178,6 +184,8 @@ static enum MHD_Result answer(struct hg_server *s, struct MHD_Connection *c, str
 		snprintf(ra, sizeof ra, "%u", st->retry_after_s ? st->retry_after_s : 1);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
 	}
+	if (atomic_load(&s->draining)) /* shutting down: the client must not reuse this connection */
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	enum MHD_Result ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
 	st->answered = true;
@@ -427,6 +435,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
 		if (!st)
 			return MHD_NO;
 		*con_cls = st;
+		atomic_fetch_add(&s->in_flight, 1);
 		req_metrics_in_flight(s->deps.metrics, 1);
 		st->t0 = time_mono_us();
 		st->r.conn = c;
@@ -479,6 +488,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	if (!st)
 		return;
 	req_metrics_in_flight(s->deps.metrics, -1);
+	atomic_fetch_sub(&s->in_flight, 1);
 	if (st->counted)
 		atomic_fetch_sub(&st->counted->in_flight, 1);
 	json_decref(st->r.json);
@@ -544,6 +554,7 @@ struct hg_server *http_start(const struct hg_server_deps *deps, char *err, size_
 	}
 	struct hg_server *s = calloc(1, sizeof *s);
 	s->deps = *deps;
+	s->quiesced = MHD_INVALID_SOCKET;
 	if (deps->cfg->tls_cert_file && !(s->tls = tls_open(deps->cfg, err, len))) {
 		free(s);
 		return NULL;
@@ -559,9 +570,9 @@ struct hg_server *http_start(const struct hg_server_deps *deps, char *err, size_
 		s->quota[i].last_us = time_mono_us();
 	}
 	s->d = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | tls_mhd_flags(s->tls), 0, NULL, NULL,
-	    on_access, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-	    MHD_OPTION_THREAD_POOL_SIZE, deps->cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC | tls_mhd_flags(s->tls),
+	    0, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s, MHD_OPTION_SOCK_ADDR,
+	    (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, deps->cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
 	    deps->cfg->http_connection_limit, MHD_OPTION_CONNECTION_TIMEOUT, deps->cfg->http_connection_timeout_s,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, deps->cfg->http_per_ip_limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 	    (size_t)64 * 1024, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
@@ -576,11 +587,34 @@ struct hg_server *http_start(const struct hg_server_deps *deps, char *err, size_
 	return s;
 }
 
+unsigned http_drain(struct hg_server *s, unsigned deadline_ms)
+{
+	if (!s)
+		return 0;
+	atomic_store(&s->draining, true);
+	/* No new connections: libmicrohttpd stops accepting, and the socket stops listening
+	 * (shutdown on a listening socket), so connecting is refused at once instead of waiting
+	 * in the backlog. It is closed after MHD_stop_daemon, as libmicrohttpd asks. (MHD_USE_ITC,
+	 * set at the start, lets MHD_quiesce_daemon work with a thread pool.) */
+	s->quiesced = MHD_quiesce_daemon(s->d);
+	if (s->quiesced != MHD_INVALID_SOCKET)
+		shutdown(s->quiesced, SHUT_RDWR);
+	else
+		log_warn("http: cannot stop accepting connections before the daemon stops");
+	int64_t end = time_mono_us() + (int64_t)deadline_ms * 1000;
+	unsigned n;
+	while ((n = atomic_load(&s->in_flight)) > 0 && time_mono_us() < end)
+		usleep(10 * 1000);
+	return n;
+}
+
 void http_stop(struct hg_server *s)
 {
 	if (!s)
 		return;
 	MHD_stop_daemon(s->d);
+	if (s->quiesced != MHD_INVALID_SOCKET)
+		close(s->quiesced);
 	free_quotas(s);
 	tls_close(s->tls);
 	free(s);

@@ -42,6 +42,7 @@ static const struct ckey config_keys[] = {
     {"http", "per_ip_connection_limit", C_UINT, CFG(http_per_ip_limit), false, NULL, 0, 0, 65536},
     {"http", "request_timeout_seconds", C_UINT, CFG(http_request_timeout_s), false, NULL, 30, 1, 3600},
     {"http", "max_header_bytes", C_UINT, CFG(http_max_header_bytes), false, NULL, 16384, 1024, 49152},
+    {"http", "shutdown_timeout_ms", C_UINT, CFG(http_shutdown_timeout_ms), false, NULL, 10000, 0, 600000},
     {"database", "conninfo", C_STR, CFG(db_conninfo), true, NULL, 0, 0, 0},
     {"database", "admin_conninfo", C_STR, CFG(db_admin_conninfo), false, NULL, 0, 0, 0},
     {"database", "pool_size", C_UINT, CFG(db_pool_size), false, NULL, 8, 1, 256},
