@@ -21,9 +21,13 @@ struct hg_db *db_open(const char *conninfo, unsigned size, unsigned wait_ms);
 void db_close(struct hg_db *db);
 /* HG_OK if a connection answers `SELECT 1`. */
 hg_err db_ping(struct hg_db *db);
-/* A counter that grows with every change this process commits to a key's metadata or
- * versions: a copy of a key taken at generation g is current only while it is still g. */
+/* A counter that grows with every change committed to a key's metadata or versions — by
+ * this process, or by any other (heard through db_listen_keys): a copy of a key taken at
+ * generation g is current only while it is still g. 0 while changes elsewhere cannot be
+ * heard (no listener, or its connection is down): then no copy is current. */
 uint64_t db_keys_generation(struct hg_db *db);
+/* Starts the thread that listens for other processes' key changes (the daemon). */
+void db_listen_keys(struct hg_db *db);
 
 /* ---- key metadata ---- */
 #define HG_MAX_NAME 128

@@ -2,10 +2,11 @@
  * PostgreSQL for the key's row before touching the HSM. Entries are copies of rows, keyed by
  * (tenant, the UUID or name the caller used), direct-mapped, with a lock per stripe.
  *
- * An entry is current while two things hold: no change to any key was committed by this
- * process since it was read (db_keys_generation: every lifecycle change bumps it, so this
- * instance never acts on a stale state), and it is younger than keys.cache_ms, which bounds
- * how long a change made by another instance can go unseen. Only keys found are cached. */
+ * An entry is current while two things hold: no change to any key was committed since it was
+ * read (db_keys_generation: this process's changes count at once, other processes' when
+ * PostgreSQL's notice arrives, and while notices cannot be heard nothing is current), and it
+ * is younger than keys.cache_ms, which bounds what a notice lost in flight could cost. Only
+ * keys found are cached. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -83,7 +84,7 @@ static bool fits(const char *tenant, const char *name)
 
 bool key_cache_get(struct hg_key_cache *c, const char *tenant, const char *name, uint64_t gen, struct hg_key_row **out)
 {
-	if (!c || !fits(tenant, name))
+	if (!c || gen == 0 || !fits(tenant, name))
 		return false;
 	pthread_mutex_t *mu;
 	struct slot *s = slot_of(c, tenant, name, &mu);
@@ -100,7 +101,7 @@ bool key_cache_get(struct hg_key_cache *c, const char *tenant, const char *name,
 void key_cache_put(struct hg_key_cache *c, const char *tenant, const char *name, uint64_t gen,
 		   const struct hg_key_row *row)
 {
-	if (!c || !fits(tenant, name))
+	if (!c || gen == 0 || !fits(tenant, name))
 		return;
 	struct hg_key_row *copy = key_row_dup(row);
 	if (!copy)

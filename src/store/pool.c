@@ -3,6 +3,7 @@
  * A slot is idle (conn may be NULL: connect on borrow), or lent. A connection that failed is
  * closed when it comes back, so the next borrower connects afresh: the pool recovers by
  * itself when the server returns. */
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -53,7 +54,13 @@ struct hg_db {
 	unsigned size;
 	PGconn **idle; /* stack of idle slots; NULL entries are unconnected slots */
 	unsigned n_idle;
+
+	/* Key changes (db_keys_generation): counted here, and heard from other processes by the
+	 * listener thread (db_listen_keys). */
 	atomic_uint_fast64_t keys_gen;
+	atomic_bool listening, stop_listening;
+	bool listener_started;
+	pthread_t listener;
 };
 
 void db_keys_changed(struct hg_db *db)
@@ -63,7 +70,63 @@ void db_keys_changed(struct hg_db *db)
 
 uint64_t db_keys_generation(struct hg_db *db)
 {
-	return atomic_load(&db->keys_gen);
+	/* Not listening: a change elsewhere could go unheard, so no copy is current. */
+	return atomic_load(&db->listening) ? atomic_load(&db->keys_gen) : 0;
+}
+
+/* LISTEN hsmgw_keys on a connection of its own (migrations/006_keys_notify.sql sends the
+ * notices); every notice, and every (re)connection, makes the copies taken before stale. */
+static PGconn *listen_connect(struct hg_db *db)
+{
+	PGconn *c = PQconnectdb(db->conninfo);
+	PGresult *r = PQstatus(c) == CONNECTION_OK ? PQexec(c, "LISTEN hsmgw_keys") : NULL;
+	bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+	PQclear(r);
+	if (!ok) {
+		PQfinish(c);
+		return NULL;
+	}
+	db_keys_changed(db);
+	atomic_store(&db->listening, true);
+	return c;
+}
+
+static void *listen_main(void *arg)
+{
+	struct hg_db *db = arg;
+	PGconn *c = NULL;
+	while (!atomic_load(&db->stop_listening)) {
+		if (!c && !(c = listen_connect(db))) {
+			poll(NULL, 0, 500); /* the database is away: try again soon */
+			continue;
+		}
+		struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
+		if (poll(&p, 1, 200) > 0 && !PQconsumeInput(c)) {
+			atomic_store(&db->listening, false);
+			log_warn("db: lost the key-change listener; key caches are bypassed until it is back");
+			PQfinish(c);
+			c = NULL;
+			continue;
+		}
+		bool changed = false;
+		for (PGnotify *n; (n = PQnotifies(c));) {
+			changed = true;
+			PQfreemem(n);
+		}
+		if (changed)
+			db_keys_changed(db);
+	}
+	atomic_store(&db->listening, false);
+	PQfinish(c);
+	return NULL;
+}
+
+void db_listen_keys(struct hg_db *db)
+{
+	if (pthread_create(&db->listener, NULL, listen_main, db) == 0)
+		db->listener_started = true;
+	else
+		log_error("db: cannot start the key-change listener; key caches stay off");
 }
 
 static bool prepare_all(PGconn *c)
@@ -97,6 +160,10 @@ void db_close(struct hg_db *db)
 {
 	if (!db)
 		return;
+	if (db->listener_started) {
+		atomic_store(&db->stop_listening, true);
+		pthread_join(db->listener, NULL);
+	}
 	for (unsigned i = 0; i < db->n_idle; i++)
 		if (db->idle[i])
 			PQfinish(db->idle[i]);

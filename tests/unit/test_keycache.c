@@ -101,6 +101,22 @@ START_TEST(test_entries_expire_after_their_age_limit)
 }
 END_TEST
 
+START_TEST(test_generation_zero_means_nothing_is_current)
+{
+	/* db_keys_generation is 0 while other processes' changes cannot be heard. */
+	struct hg_key_cache *c = key_cache_new(8, 60000);
+	struct hg_key_row *k = row("acme", "orders", "active"), *got = NULL;
+	key_cache_put(c, "acme", "orders", 0, k);
+	ck_assert(!key_cache_get(c, "acme", "orders", 0, &got));
+	key_cache_put(c, "acme", "orders", 5, k);
+	ck_assert(!key_cache_get(c, "acme", "orders", 0, &got));
+	ck_assert(key_cache_get(c, "acme", "orders", 5, &got));
+	key_row_free(got);
+	key_row_free(k);
+	key_cache_free(c);
+}
+END_TEST
+
 START_TEST(test_zero_entries_is_no_cache)
 {
 	struct hg_key_cache *c = key_cache_new(0, 1000);
@@ -120,6 +136,7 @@ Suite *suite_keycache(void)
 	tcase_add_test(tc, test_another_tenant_or_name_misses);
 	tcase_add_test(tc, test_a_change_committed_since_makes_the_copy_stale);
 	tcase_add_test(tc, test_entries_expire_after_their_age_limit);
+	tcase_add_test(tc, test_generation_zero_means_nothing_is_current);
 	tcase_add_test(tc, test_zero_entries_is_no_cache);
 	suite_add_tcase(s, tc);
 	return s;
