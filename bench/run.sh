@@ -45,6 +45,7 @@ chmod 755 "$T"
 VAR=$T/var
 gw= bare= lg=
 cleanup() {
+  set +e # every step runs, whatever failed before (a killed child's wait status included)
   local p
   for p in $lg $gw $bare; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
   "$root/deploy/dev/env.sh" down "$VAR" >/dev/null 2>&1
@@ -160,14 +161,14 @@ for r in "${routes[@]}"; do
 done
 
 kill -0 "$gw" 2>/dev/null || { tail -n 20 "$T/hsmgwd.log"; echo "bench: hsmgwd died during the run"; exit 1; }
-kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$gw/status"; }
+kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$gw/status" 2>/dev/null; }
 # The kernel updates VmHWM lazily (on unmaps, not on every page fault), so it can trail a
 # VmRSS read earlier: the peak is the larger of it and every RSS read.
 peak=0
-note_rss() {
-  rss=$(kib VmRSS)
-  local h
-  h=$(kib VmHWM)
+note_rss() { # false once the process is gone
+  local r h
+  r=$(kib VmRSS) && h=$(kib VmHWM) && [ -n "$r" ] && [ -n "$h" ] || return 1
+  rss=$r
   [ "$h" -gt "$peak" ] && peak=$h
   [ "$rss" -gt "$peak" ] && peak=$rss
   return 0
@@ -181,34 +182,45 @@ if [ "$soak" -gt 0 ]; then
     -d "{\"plaintext\":\"$msg\"}" "$url/v1/keys/$aes/encrypt" >"$T/soak.json" &
   lg=$!
   : >"$T/soak.samples"
-  t=0
+  t=0 died=null gw_status=null
   while kill -0 "$lg" 2>/dev/null; do
-    note_rss
+    note_rss || { died=$t; break; }
     printf '%s %s\n' "$t" "$rss" | tee -a "$T/soak.samples" | awk '{printf "   %4d s  %7.1f MiB\n", $1, $2 / 1024}'
     sleep 10
     t=$((t + 10))
   done
-  wait "$lg" || true
-  lg=
-  note_rss
-  printf '%s %s\n' "$t" "$rss" >>"$T/soak.samples"
+  if [ "$died" = null ]; then
+    wait "$lg" || true
+    lg=
+    if note_rss; then printf '%s %s\n' "$t" "$rss" >>"$T/soak.samples"; else died=$t; fi
+  fi
+  if [ "$died" != null ]; then
+    # The gateway died: say so, keep its last words, and still write what was measured.
+    kill "$lg" 2>/dev/null; wait "$lg" 2>/dev/null || true
+    lg=
+    wait "$gw" 2>/dev/null && gw_status=0 || gw_status=$?
+    gw=
+    echo "bench: hsmgwd DIED during the soak, within 10 s before ${died} s (exit status $gw_status); its last log lines:"
+    tail -n 20 "$T/hsmgwd.log"
+  fi
   # Flat: after the first minute (the pools, caches and allocator arenas fill up during it),
   # RSS never rises more than max(4 MiB, 5%) above the sample taken at 60 s (or the second
   # sample, for a shorter soak).
-  soak_json=$(jq -Rn --argjson rate "$soak_rate" --argjson secs "$soak" --slurpfile lg "$T/soak.json" '
+  soak_json=$(jq -Rn --argjson rate "$soak_rate" --argjson secs "$soak" --slurpfile lg "$T/soak.json" \
+    --argjson died "$died" --argjson status "$gw_status" '
     [inputs | split(" ") | {t: (.[0] | tonumber), rss_kib: (.[1] | tonumber)}] as $s
-    | ([$s[] | select(.t >= 60)][0] // $s[1] // $s[0]) as $base
-    | ([$s[] | select(.t >= $base.t) | .rss_kib] | max) as $max
+    | ([$s[] | select(.t >= 60)][0] // $s[1] // $s[0] // {t: 0, rss_kib: 0}) as $base
+    | ([$s[] | select(.t >= $base.t) | .rss_kib] | max // 0) as $max
     | {rate: $rate, seconds: $secs, samples: $s, baseline_t: $base.t, baseline_kib: $base.rss_kib, max_after_baseline_kib: $max,
        growth_kib: ($max - $base.rss_kib),
-       flat: (($max - $base.rss_kib) <= ([4096, $base.rss_kib * 0.05] | max)),
-       loadgen: $lg[0]}' <"$T/soak.samples")
-  kill -0 "$gw" 2>/dev/null || { tail -n 20 "$T/hsmgwd.log"; echo "bench: hsmgwd died during the soak"; exit 1; }
-  note_rss
+       flat: ($died == null and ($max - $base.rss_kib) <= ([4096, $base.rss_kib * 0.05] | max)),
+       hsmgwd_died_by_seconds: $died, hsmgwd_exit_status: $status, loadgen: $lg[0]}' <"$T/soak.samples")
 fi
 
-kill "$gw" && wait "$gw" 2>/dev/null || true
-gw=
+if [ -n "$gw" ]; then
+  kill "$gw" && wait "$gw" 2>/dev/null || true
+  gw=
+fi
 
 # ---- the result, as JSON, then as the table ----
 mkdir -p "$here/results"
@@ -261,3 +273,4 @@ jq -n --slurpfile p11 "$T/p11.json" --slurpfile routes "$T/routes.jsonl" \
 
 "$here/table.sh" "$out"
 echo "written to ${out#"$root"/}"
+[ "$soak" -eq 0 ] || [ "$(jq -r .soak.hsmgwd_died_by_seconds "$out")" = null ] # a crash fails the run

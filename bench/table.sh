@@ -46,7 +46,9 @@ jq -r '
   (.targets[] | "\(.what | . + " " * (48 - length))  \(.figure | v | " " * (8 - length) + .)    \(if .met then "met" else "missed" end)"),
   "",
   "hsmgwd memory after the run\(if .soak then " and the soak" else "" end): peak (max of VmHWM and every VmRSS read) \(.hsmgwd.peak_rss_kib / 1024 * 10 | round / 10) MiB, now (VmRSS) \(.hsmgwd.vm_rss_kib / 1024 * 10 | round / 10) MiB",
-  (if .soak then
+  (if .soak and .soak.hsmgwd_died_by_seconds != null then
+     "soak: hsmgwd DIED within 10 s before \(.soak.hsmgwd_died_by_seconds) s of the soak (exit status \(.soak.hsmgwd_exit_status)); RSS until then (MiB): \([.soak.samples[] | .rss_kib / 1024 * 10 | round / 10 | tostring] | join(" "))"
+   elif .soak then
      "soak: encrypt at \(.soak.rate) req/s for \(.soak.seconds) s: achieved \(.soak.loadgen.achieved_rate) req/s, p50 \(.soak.loadgen.p50_ms) / p99 \(.soak.loadgen.p99_ms) / p99.9 \(.soak.loadgen.p999_ms) ms, \(.soak.loadgen.non_2xx + .soak.loadgen.errors + .soak.loadgen.incomplete) failed",
      "  RSS (MiB) every 10 s: \([.soak.samples[] | .rss_kib / 1024 * 10 | round / 10 | tostring] | join(" "))",
      "  \(if .soak.flat then "flat" else "NOT flat" end): at most \(.soak.growth_kib / 1024 * 10 | round / 10) MiB above the sample at \(.soak.baseline_t) s (flat = within max(4 MiB, 5%))"
