@@ -66,6 +66,14 @@ $(B)/test-p11: $(P11_SRC:%.c=$(B)/%.o) $(B)/libhsmgw.a
 $(B)/test-api: $(API_SRC:%.c=$(B)/%.o) $(B)/libhsmgw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check libcurl)
 
+# The fault-injecting PKCS#11 module the tests run the daemon on (tests/faultp11/faultp11.c says
+# how to command it). A plain shared object, never sanitized: the sanitized daemon loads it as it
+# loads SoftHSM.
+$(B)/libfaultp11.so: tests/faultp11/faultp11.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -shared -fvisibility=hidden -pthread \
+	  $(shell pkg-config --cflags p11-kit-1) -o $@ $< -ldl
+
 # The in-process PKCS#11 baseline that hsmgw's figures are compared with.
 $(B)/p11bench: $(B)/bench/p11bench.o $(B)/libhsmgw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -109,7 +117,7 @@ format-check:
 # AddressSanitizer + UndefinedBehaviorSanitizer.
 test: deps
 	@$(MAKE) --no-print-directory format-check lint-openapi
-	@$(MAKE) --no-print-directory build $(B)/test-unit $(B)/test-p11 $(B)/test-api
+	@$(MAKE) --no-print-directory build $(B)/test-unit $(B)/test-p11 $(B)/test-api $(B)/libfaultp11.so
 	@$(MAKE) --no-print-directory B=build-asan SAN=1 build build-asan/test-unit build-asan/test-p11 build-asan/test-api
 	@deploy/dev/test.sh build build-asan
 
