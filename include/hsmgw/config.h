@@ -68,7 +68,8 @@ struct hg_config {
 	bool hsm_openssl_legacy;          /* load OpenSSL's legacy provider before the module (see the README) */
 	unsigned hsm_op_timeout_ms;       /* deadline of one HSM operation, session wait included (0: none,
 					     and calls are made on the request's thread) */
-	unsigned hsm_generate_timeout_ms; /* … of key generation and import */
+	unsigned hsm_long_timeout_ms;     /* … of key generation and import, and of operations that search
+					     the token (a key's first use here, key attributes, destruction) */
 	unsigned hsm_health_interval_ms;  /* how often the health check asks the token */
 	unsigned hsm_breaker_failures;    /* device failures within 10 s (no fewer than successes) that take
 					     the node down */

@@ -36,8 +36,37 @@ struct hg_p11 *p11_open(const struct hg_config *cfg, char *err, size_t err_len);
 /* Closes the sessions, logs out and finalises. NULL is fine. */
 void p11_close(struct hg_p11 *p);
 const struct hg_p11_info *p11_info(const struct hg_p11 *p);
-/* HG_OK when the token answers (C_GetSessionInfo on a pooled session). */
+/* HG_OK while the node is up (p11_health), HG_E_HSM_UNAVAILABLE while it is down. Makes no
+ * PKCS#11 call: the periodic health check keeps the answer fresh. */
 hg_err p11_ping(struct hg_p11 *p);
+
+/* How the node is, as the health check and the circuit breaker see it (README, "Failure
+ * behaviour"). While it is down every operation fails at once with HG_E_HSM_UNAVAILABLE. */
+struct hg_p11_health {
+	char node[32];         /* its name in logs and audit rows ("hsm-0") */
+	bool up;               /* false: down, and why in reason */
+	char reason[160];      /* why it went down last ("" if it never did; kept after it came back):
+				  "sign exceeded its deadline of 2000 ms", "encrypt: CKR_TOKEN_NOT_PRESENT",
+				  "3 failures in 0.2 s (0 successes), the last encrypt: CKR_DEVICE_ERROR",
+				  "health check: CKR_DEVICE_ERROR" */
+	int64_t since_us;      /* time_now_us() when up last changed (the start if never) */
+	int64_t last_check_us; /* time_now_us() of the last health check (0: none yet) */
+	bool last_check_ok;
+	unsigned sessions;           /* in the pool */
+	unsigned sessions_idle;      /* free */
+	unsigned sessions_busy;      /* lent to a request */
+	unsigned sessions_abandoned; /* inside a call that outlived its deadline */
+	/* Counters since the start (for /metrics): */
+	uint64_t ops_ok;            /* operations the token answered (a refusal is an answer) */
+	uint64_t ops_failed;        /* … that failed with a device-class error (HG_E_HSM_UNAVAILABLE) */
+	uint64_t ops_timed_out;     /* … given up at their deadline */
+	uint64_t ops_refused;       /* … refused at once because the node was down */
+	uint64_t relogins;          /* logins redone after the token lost them */
+	uint64_t sessions_replaced; /* sessions closed and opened again after a failure */
+	uint64_t downs;             /* times the node went down */
+};
+/* Fills out (a consistent copy; cheap: no PKCS#11 call). */
+void p11_health(struct hg_p11 *p, struct hg_p11_health *out);
 /* The session pool now: sessions in all, and idle ones (the others are lent). */
 struct hg_p11_pool_stats {
 	size_t total, idle;

@@ -57,8 +57,8 @@ static CK_RV halves_kcv(struct hg_p11 *p, CK_SESSION_HANDLE s, const CK_OBJECT_H
 	return rv;
 }
 
-CK_RV halves_make(struct hg_p11 *p, CK_SESSION_HANDLE s, const hg_uuid *id, const struct hg_p11_keyspec *spec,
-		  const struct unwrap_src *src, char kcv[HG_KCV_HEX_LEN + 1])
+CK_RV halves_make(struct hg_p11 *p, struct p11_op *op, CK_SESSION_HANDLE s, const hg_uuid *id,
+		  const struct hg_p11_keyspec *spec, const struct unwrap_src *src, char kcv[HG_KCV_HEX_LEN + 1])
 {
 	kcv[0] = '\0';
 	CK_OBJECT_HANDLE h[2] = {CK_INVALID_HANDLE, CK_INVALID_HANDLE};
@@ -94,10 +94,14 @@ CK_RV halves_make(struct hg_p11 *p, CK_SESSION_HANDLE s, const hg_uuid *id, cons
 		if (src && (rv == CKR_MECHANISM_INVALID || rv == CKR_KEY_SIZE_RANGE || rv == CKR_KEY_TYPE_INCONSISTENT))
 			rv = CKR_WRAPPED_KEY_INVALID;
 	}
+	if (rv == CKR_OK && !op_commit(op))
+		rv = CKR_HG_TIMEOUT; /* the caller gave up: nobody will record the key */
 	if (rv == CKR_OK) {
 		for (unsigned i = 0; i < 2; i++)
 			handles_put(&p->handles, &hid[i], CKO_SECRET_KEY, h[i]);
 	} else {
+		if (rv == CKR_USER_NOT_LOGGED_IN)
+			(void)sess_login(p, s); /* private objects are destroyed only when logged in */
 		for (unsigned i = 0; i < 2; i++)
 			object_discard(p, s, h[i]);
 		kcv[0] = '\0';
@@ -105,22 +109,30 @@ CK_RV halves_make(struct hg_p11 *p, CK_SESSION_HANDLE s, const hg_uuid *id, cons
 	return rv;
 }
 
-bool des_probe(struct hg_p11 *p)
+static CK_RV des_probe_body(struct hg_p11 *p, CK_SESSION_HANDLE s, void *arg)
 {
-	struct p11_sess *s;
-	if (sess_borrow(p, &s) != HG_OK)
-		return false;
+	(void)arg;
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_ATTRIBUTE t[] = {{CKA_TOKEN, &no, sizeof no}, {CKA_ENCRYPT, &yes, sizeof yes}};
 	CK_MECHANISM gen = {CKM_DES_KEY_GEN, NULL, 0};
 	CK_OBJECT_HANDLE k = CK_INVALID_HANDLE;
 	uint8_t b[8] = {0};
-	CK_RV rv = p->f->C_GenerateKey(s->h, &gen, t, sizeof t / sizeof *t, &k);
+	CK_RV rv = p->f->C_GenerateKey(s, &gen, t, sizeof t / sizeof *t, &k);
 	if (rv == CKR_OK)
-		rv = des_block(p, s->h, k, true, b, b);
+		rv = des_block(p, s, k, true, b, b);
 	if (k != CK_INVALID_HANDLE)
-		p->f->C_DestroyObject(s->h, k);
-	sess_return(p, s, CKR_OK);
+		p->f->C_DestroyObject(s, k);
+	return rv;
+}
+
+bool des_probe(struct hg_p11 *p)
+{
+	struct p11_op *op;
+	if (op_begin(p, "single DES probe", OP_REPEATABLE, &op) != HG_OK)
+		return false;
+	CK_RV rv = op_run(p, op, des_probe_body, NULL);
+	/* A token without single DES refuses the mechanism: an answer, not a failure. */
+	(void)op_end(p, op, p11_rv_err(rv) == HG_E_HSM_UNAVAILABLE ? rv : CKR_OK);
 	log_info("hsm: %s: single DES (card validation keys, ISO 9797-1 MACs) %s", p->info.node,
 		 rv == CKR_OK ? "available" : "NOT available from the token");
 	return rv == CKR_OK;
@@ -132,6 +144,33 @@ bool p11_single_des(const struct hg_p11 *p)
 }
 
 /* ---- raw block operations ---- */
+
+/* Arguments and results of a raw block operation, in the operation's arena. */
+struct block_args {
+	hg_uuid id;
+	CK_MECHANISM m;
+	uint8_t iv[16];
+	bool encrypt;
+	const uint8_t *in;
+	uint8_t *out;
+	size_t n;
+};
+
+static CK_RV block_body(struct hg_p11 *p, CK_SESSION_HANDLE s, void *arg)
+{
+	struct block_args *a = arg;
+	CK_OBJECT_HANDLE k;
+	CK_RV rv = handles_get(p, s, &a->id, CKO_SECRET_KEY, &k);
+	if (rv == CKR_OK)
+		rv = a->encrypt ? p->f->C_EncryptInit(s, &a->m, k) : p->f->C_DecryptInit(s, &a->m, k);
+	CK_ULONG len = a->n;
+	if (rv == CKR_OK)
+		rv = a->encrypt ? p->f->C_Encrypt(s, (CK_BYTE_PTR)a->in, a->n, a->out, &len)
+				: p->f->C_Decrypt(s, (CK_BYTE_PTR)a->in, a->n, a->out, &len);
+	if (rv == CKR_OK && len != a->n)
+		rv = CKR_GENERAL_ERROR;
+	return rv;
+}
 
 hg_err p11_block(struct hg_p11 *p, const hg_uuid *id, enum hg_block_key key, bool encrypt, const uint8_t *iv,
 		 const uint8_t *in, size_t n, uint8_t *out)
@@ -150,29 +189,25 @@ hg_err p11_block(struct hg_p11 *p, const hg_uuid *id, enum hg_block_key key, boo
 	size_t bl = mechs[key].block;
 	if (n == 0 || n % bl || n > BLOCK_MAX)
 		return HG_E_INVALID;
-	hg_uuid hid = *id;
-	if (key == HG_BLK_DES_LEFT || key == HG_BLK_DES_RIGHT)
-		p11_half_id(id, key == HG_BLK_DES_RIGHT, &hid);
-	struct p11_sess *s;
-	CK_OBJECT_HANDLE k;
-	CK_RV rv;
-	hg_err e = sess_borrow_key(p, &hid, CKO_SECRET_KEY, &s, &k, &rv);
+	struct p11_op *op;
+	hg_err e = op_begin(p, "block", OP_REPEATABLE, &op);
 	if (e != HG_OK)
 		return e;
-	uint8_t ivb[16];
-	CK_MECHANISM m = {mechs[key].ecb, NULL, 0};
+	struct block_args *a = op_alloc(op, sizeof *a);
+	*a = (struct block_args){.id = *id,
+				 .m = {mechs[key].ecb, NULL, 0},
+				 .encrypt = encrypt,
+				 .in = op_copy(op, in, n),
+				 .out = op_alloc(op, n),
+				 .n = n};
+	if (key == HG_BLK_DES_LEFT || key == HG_BLK_DES_RIGHT)
+		p11_half_id(id, key == HG_BLK_DES_RIGHT, &a->id);
 	if (iv) {
-		memcpy(ivb, iv, bl);
-		m = (CK_MECHANISM){mechs[key].cbc, ivb, bl};
+		memcpy(a->iv, iv, bl);
+		a->m = (CK_MECHANISM){mechs[key].cbc, a->iv, bl};
 	}
+	CK_RV rv = op_run(p, op, block_body, a);
 	if (rv == CKR_OK)
-		rv = encrypt ? p->f->C_EncryptInit(s->h, &m, k) : p->f->C_DecryptInit(s->h, &m, k);
-	CK_ULONG len = n;
-	if (rv == CKR_OK)
-		rv = encrypt ? p->f->C_Encrypt(s->h, (CK_BYTE_PTR)in, n, out, &len)
-			     : p->f->C_Decrypt(s->h, (CK_BYTE_PTR)in, n, out, &len);
-	if (rv == CKR_OK && len != n)
-		rv = CKR_GENERAL_ERROR;
-	sess_return(p, s, rv);
-	return p11_rv_err(rv);
+		memcpy(out, a->out, n);
+	return op_end(p, op, rv);
 }

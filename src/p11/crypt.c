@@ -13,28 +13,66 @@
 
 #include "p11_internal.h"
 
+/* Arguments and results of AES-CBC and RSA-OAEP, in the operation's arena. */
+struct crypt_args {
+	hg_uuid id;
+	const uint8_t *in;
+	size_t n;
+	uint8_t *out;
+	CK_ULONG out_len;
+	bool native; /* RSA-OAEP: the token does SHA-256 OAEP itself */
+};
+
+static CK_RV cbc_encrypt_body(struct hg_p11 *p, CK_SESSION_HANDLE s, void *arg)
+{
+	struct crypt_args *a = arg;
+	CK_OBJECT_HANDLE k;
+	CK_RV rv = handles_get(p, s, &a->id, CKO_SECRET_KEY, &k);
+	if (rv == CKR_OK)
+		rv = p->f->C_GenerateRandom(s, a->out, HG_CBC_IV_LEN);
+	CK_MECHANISM m = {CKM_AES_CBC_PAD, a->out, HG_CBC_IV_LEN};
+	if (rv == CKR_OK)
+		rv = p->f->C_EncryptInit(s, &m, k);
+	if (rv == CKR_OK) {
+		static const uint8_t empty[1];
+		CK_ULONG len = a->n + 16;
+		rv = p->f->C_Encrypt(s, (CK_BYTE_PTR)(a->n ? a->in : empty), a->n, a->out + HG_CBC_IV_LEN, &len);
+		a->out_len = HG_CBC_IV_LEN + len;
+	}
+	return rv;
+}
+
 hg_err p11_aes_cbc_encrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *pt, size_t n, uint8_t *out,
 			   size_t *out_len)
 {
-	struct p11_sess *s;
-	CK_OBJECT_HANDLE k;
-	CK_RV rv;
-	hg_err e = sess_borrow_key(p, id, CKO_SECRET_KEY, &s, &k, &rv);
+	struct p11_op *op;
+	hg_err e = op_begin(p, "encrypt", OP_REPEATABLE, &op);
 	if (e != HG_OK)
 		return e;
-	if (rv == CKR_OK)
-		rv = p->f->C_GenerateRandom(s->h, out, HG_CBC_IV_LEN);
-	CK_MECHANISM m = {CKM_AES_CBC_PAD, out, HG_CBC_IV_LEN};
-	if (rv == CKR_OK)
-		rv = p->f->C_EncryptInit(s->h, &m, k);
+	struct crypt_args *a = op_alloc(op, sizeof *a);
+	*a = (struct crypt_args){
+	    .id = *id, .in = op_copy(op, pt, n), .n = n, .out = op_alloc(op, HG_CBC_IV_LEN + n + 16)};
+	CK_RV rv = op_run(p, op, cbc_encrypt_body, a);
 	if (rv == CKR_OK) {
-		static const uint8_t empty[1];
-		CK_ULONG len = n + 16;
-		rv = p->f->C_Encrypt(s->h, (CK_BYTE_PTR)(n ? pt : empty), n, out + HG_CBC_IV_LEN, &len);
-		*out_len = HG_CBC_IV_LEN + len;
+		memcpy(out, a->out, a->out_len);
+		*out_len = a->out_len;
 	}
-	sess_return(p, s, rv);
-	return p11_rv_err(rv);
+	return op_end(p, op, rv);
+}
+
+static CK_RV cbc_decrypt_body(struct hg_p11 *p, CK_SESSION_HANDLE s, void *arg)
+{
+	struct crypt_args *a = arg;
+	CK_OBJECT_HANDLE k;
+	CK_RV rv = handles_get(p, s, &a->id, CKO_SECRET_KEY, &k);
+	uint8_t iv[HG_CBC_IV_LEN];
+	memcpy(iv, a->in, sizeof iv);
+	CK_MECHANISM m = {CKM_AES_CBC_PAD, iv, sizeof iv};
+	if (rv == CKR_OK) {
+		a->out_len = a->n;
+		rv = decrypt_data(p, s, k, &m, a->in + HG_CBC_IV_LEN, a->n - HG_CBC_IV_LEN, a->out, &a->out_len);
+	}
+	return rv;
 }
 
 hg_err p11_aes_cbc_decrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *in, size_t n, uint8_t *pt,
@@ -42,22 +80,18 @@ hg_err p11_aes_cbc_decrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *i
 {
 	if (n < HG_CBC_IV_LEN + 16 || (n - HG_CBC_IV_LEN) % 16 != 0)
 		return HG_E_INVALID;
-	struct p11_sess *s;
-	CK_OBJECT_HANDLE k;
-	CK_RV rv;
-	hg_err e = sess_borrow_key(p, id, CKO_SECRET_KEY, &s, &k, &rv);
+	struct p11_op *op;
+	hg_err e = op_begin(p, "decrypt", OP_REPEATABLE, &op);
 	if (e != HG_OK)
 		return e;
-	uint8_t iv[HG_CBC_IV_LEN];
-	memcpy(iv, in, sizeof iv);
-	CK_MECHANISM m = {CKM_AES_CBC_PAD, iv, sizeof iv};
+	struct crypt_args *a = op_alloc(op, sizeof *a);
+	*a = (struct crypt_args){.id = *id, .in = op_copy(op, in, n), .n = n, .out = op_alloc(op, n)};
+	CK_RV rv = op_run(p, op, cbc_decrypt_body, a);
 	if (rv == CKR_OK) {
-		CK_ULONG len = n;
-		rv = decrypt_data(p, s->h, k, &m, in + HG_CBC_IV_LEN, n - HG_CBC_IV_LEN, pt, &len);
-		*pt_len = len;
+		memcpy(pt, a->out, a->out_len);
+		*pt_len = a->out_len;
 	}
-	sess_return(p, s, rv);
-	return p11_rv_err(rv);
+	return op_end(p, op, rv);
 }
 
 CK_RV decrypt_data(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE k, CK_MECHANISM *m, const uint8_t *in,
@@ -75,46 +109,60 @@ CK_RV decrypt_data(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE k, CK
 	return rv;
 }
 
+static CK_RV oaep_decrypt_body(struct hg_p11 *p, CK_SESSION_HANDLE s, void *arg)
+{
+	struct crypt_args *a = arg;
+	CK_OBJECT_HANDLE k;
+	CK_RV rv = handles_get(p, s, &a->id, CKO_PRIVATE_KEY, &k);
+	/* A ciphertext is exactly as long as the modulus and below it; anything else is refused
+	 * before the HSM decrypts anything. */
+	uint8_t modulus[HG_RSA_MAX_BYTES];
+	CK_ATTRIBUTE ma = {CKA_MODULUS, modulus, sizeof modulus};
+	if (rv == CKR_OK)
+		rv = p->f->C_GetAttributeValue(s, k, &ma, 1);
+	if (rv == CKR_OK && (ma.ulValueLen != a->n || memcmp(a->in, modulus, a->n) >= 0))
+		return CKR_ENCRYPTED_DATA_INVALID;
+	a->out_len = HG_RSA_MAX_BYTES;
+	if (rv == CKR_OK && a->native) {
+		CK_RSA_PKCS_OAEP_PARAMS op = {CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, NULL, 0};
+		CK_MECHANISM m = {CKM_RSA_PKCS_OAEP, &op, sizeof op};
+		rv = decrypt_data(p, s, k, &m, a->in, a->n, a->out, &a->out_len);
+	} else if (rv == CKR_OK) {
+		CK_MECHANISM m = {CKM_RSA_X_509, NULL, 0};
+		rv = decrypt_data(p, s, k, &m, a->in, a->n, a->out, &a->out_len);
+	}
+	/* A ciphertext that does not fit the modulus is the caller's fault. */
+	if (rv == CKR_ENCRYPTED_DATA_LEN_RANGE || rv == CKR_DATA_LEN_RANGE || rv == CKR_ENCRYPTED_DATA_INVALID)
+		rv = CKR_ENCRYPTED_DATA_INVALID;
+	return rv;
+}
+
 hg_err p11_rsa_oaep_decrypt(struct hg_p11 *p, const hg_uuid *id, const uint8_t *in, size_t n, uint8_t *pt,
 			    size_t *pt_len)
 {
 	if (n == 0 || n > HG_RSA_MAX_BYTES)
 		return HG_E_INVALID;
-	struct p11_sess *s;
-	CK_OBJECT_HANDLE k;
-	CK_RV rv;
-	hg_err e = sess_borrow_key(p, id, CKO_PRIVATE_KEY, &s, &k, &rv);
+	struct p11_op *op;
+	hg_err e = op_begin(p, "decrypt", OP_REPEATABLE, &op);
 	if (e != HG_OK)
 		return e;
-	/* A ciphertext is exactly as long as the modulus and below it; anything else is refused
-	 * here, so a client's malformed input never costs an HSM session. */
-	uint8_t modulus[HG_RSA_MAX_BYTES];
-	CK_ATTRIBUTE ma = {CKA_MODULUS, modulus, sizeof modulus};
-	if (rv == CKR_OK)
-		rv = p->f->C_GetAttributeValue(s->h, k, &ma, 1);
-	if (rv == CKR_OK && (ma.ulValueLen != n || memcmp(in, modulus, n) >= 0)) {
-		sess_return(p, s, CKR_OK);
-		return HG_E_INVALID;
-	}
-	uint8_t em[HG_RSA_MAX_BYTES];
-	CK_ULONG len = sizeof em;
 	bool native = p11_wrap_alg_supported(p, HG_WRAP_RSA_OAEP_SHA256);
-	if (rv == CKR_OK && native) {
-		CK_RSA_PKCS_OAEP_PARAMS op = {CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, NULL, 0};
-		CK_MECHANISM m = {CKM_RSA_PKCS_OAEP, &op, sizeof op};
-		rv = decrypt_data(p, s->h, k, &m, in, n, pt, &len);
-		if (rv == CKR_OK)
-			*pt_len = len;
-	} else if (rv == CKR_OK) {
-		CK_MECHANISM m = {CKM_RSA_X_509, NULL, 0};
-		rv = decrypt_data(p, s->h, k, &m, in, n, em, &len);
+	struct crypt_args *a = op_alloc(op, sizeof *a);
+	*a = (struct crypt_args){
+	    .id = *id, .in = op_copy(op, in, n), .n = n, .out = op_alloc(op, HG_RSA_MAX_BYTES), .native = native};
+	CK_RV rv = op_run(p, op, oaep_decrypt_body, a);
+	uint8_t em[HG_RSA_MAX_BYTES];
+	CK_ULONG len = 0;
+	if (rv == CKR_OK) {
+		len = a->out_len;
+		memcpy(native ? pt : em, a->out, len);
 	}
-	/* A ciphertext that does not fit the modulus is the caller's fault. */
-	if (rv == CKR_ENCRYPTED_DATA_LEN_RANGE || rv == CKR_DATA_LEN_RANGE || rv == CKR_ENCRYPTED_DATA_INVALID)
-		rv = CKR_ENCRYPTED_DATA_INVALID;
-	sess_return(p, s, rv);
-	if (rv != CKR_OK || native)
-		return p11_rv_err(rv);
+	e = op_end(p, op, rv);
+	if (e != HG_OK || native) {
+		if (e == HG_OK)
+			*pt_len = len;
+		return e;
+	}
 	/* The encoded message is as long as the modulus, left-padded with zeros. */
 	uint8_t padded[HG_RSA_MAX_BYTES];
 	size_t mod = n;

@@ -1,5 +1,7 @@
 /* Key generation inside the HSM: secret keys (AES, TDES, HMAC) with their KCV, and key pairs
  * (RSA, EC, Ed25519). Every key follows the templates of objects.c. */
+#include <string.h>
+
 #include "p11_internal.h"
 
 static const char *type_name(enum hg_p11_type t)
@@ -67,6 +69,44 @@ static CK_RV gen_pair(struct hg_p11 *p, CK_SESSION_HANDLE s, const hg_uuid *id, 
 	return rv;
 }
 
+/* Arguments and results of a generation, in the operation's arena. */
+struct gen_args {
+	struct p11_op *op;
+	hg_uuid id;
+	struct hg_p11_keyspec spec;
+	char kcv[HG_KCV_HEX_LEN + 1];
+};
+
+/* On the session's thread. An operation given up while the key was being made is undone here:
+ * nobody would record the key (op_commit). */
+static CK_RV generate_body(struct hg_p11 *p, CK_SESSION_HANDLE s, void *arg)
+{
+	struct gen_args *a = arg;
+	const struct hg_p11_keyspec *spec = &a->spec;
+	if (spec->halves)
+		return halves_make(p, a->op, s, &a->id, spec, NULL, a->kcv);
+	CK_OBJECT_HANDLE k = CK_INVALID_HANDLE, pub = CK_INVALID_HANDLE;
+	CK_RV rv;
+	if (type_is_pair(spec->type))
+		rv = gen_pair(p, s, &a->id, spec, &pub, &k);
+	else
+		rv = gen_secret(p, s, &a->id, spec, a->kcv, &k);
+	if (rv == CKR_OK && !op_commit(a->op))
+		rv = CKR_HG_TIMEOUT;
+	if (rv == CKR_OK) {
+		handles_put(&p->handles, &a->id, type_is_pair(spec->type) ? CKO_PRIVATE_KEY : CKO_SECRET_KEY, k);
+		if (pub != CK_INVALID_HANDLE)
+			handles_put(&p->handles, &a->id, CKO_PUBLIC_KEY, pub);
+		return rv;
+	}
+	if (rv == CKR_USER_NOT_LOGGED_IN)
+		(void)sess_login(p, s); /* private objects are destroyed only when logged in */
+	object_discard(p, s, k);
+	object_discard(p, s, pub);
+	a->kcv[0] = '\0';
+	return rv;
+}
+
 hg_err p11_generate(struct hg_p11 *p, const hg_uuid *id, const struct hg_p11_keyspec *spec,
 		    char kcv[HG_KCV_HEX_LEN + 1])
 {
@@ -74,34 +114,22 @@ hg_err p11_generate(struct hg_p11 *p, const hg_uuid *id, const struct hg_p11_key
 	hg_err e = spec_check(spec);
 	if (e != HG_OK)
 		return e;
-	struct p11_sess *s;
-	e = sess_borrow(p, &s);
+	/* Never run twice: a repeated generation after an unclear failure could leave two objects
+	 * with one CKA_ID. The caller (keys/) has recorded an intent and may retry as a whole. */
+	struct p11_op *op;
+	e = op_begin(p, "generate", OP_CREATES, &op);
 	if (e != HG_OK)
 		return e;
-	CK_OBJECT_HANDLE a = CK_INVALID_HANDLE, b = CK_INVALID_HANDLE;
-	CK_RV rv;
-	if (spec->halves) {
-		rv = halves_make(p, s->h, id, spec, NULL, kcv);
-		sess_return(p, s, rv);
-		if (rv != CKR_OK)
-			log_error("hsm: TDES key generation (as halves) failed: CKR 0x%08lx", (unsigned long)rv);
-		return p11_rv_err(rv);
+	struct gen_args *a = op_alloc(op, sizeof *a);
+	*a = (struct gen_args){.op = op, .id = *id, .spec = *spec};
+	CK_RV rv = op_run(p, op, generate_body, a);
+	if (rv == CKR_OK)
+		memcpy(kcv, a->kcv, sizeof a->kcv);
+	e = op_end(p, op, rv);
+	if (rv != CKR_OK) {
+		char nb[24];
+		log_error("hsm: %s key generation%s failed: %s", type_name(spec->type),
+			  spec->halves ? " (as halves)" : "", p11_rv_name(rv, nb));
 	}
-	if (type_is_pair(spec->type))
-		rv = gen_pair(p, s->h, id, spec, &b, &a);
-	else
-		rv = gen_secret(p, s->h, id, spec, kcv, &a);
-	if (rv == CKR_OK) {
-		handles_put(&p->handles, id, type_is_pair(spec->type) ? CKO_PRIVATE_KEY : CKO_SECRET_KEY, a);
-		if (b != CK_INVALID_HANDLE)
-			handles_put(&p->handles, id, CKO_PUBLIC_KEY, b);
-	} else {
-		object_discard(p, s->h, a);
-		object_discard(p, s->h, b);
-		kcv[0] = '\0';
-	}
-	sess_return(p, s, rv);
-	if (rv != CKR_OK)
-		log_error("hsm: %s key generation failed: CKR 0x%08lx", type_name(spec->type), (unsigned long)rv);
-	return p11_rv_err(rv);
+	return e;
 }

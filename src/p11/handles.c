@@ -63,6 +63,14 @@ void handles_put(struct handle_cache *c, const hg_uuid *id, CK_OBJECT_CLASS cls,
 	pthread_rwlock_unlock(&c->lock);
 }
 
+void handles_clear(struct handle_cache *c)
+{
+	pthread_rwlock_wrlock(&c->lock);
+	memset(c->slots, 0, c->cap * sizeof *c->slots);
+	c->n = 0;
+	pthread_rwlock_unlock(&c->lock);
+}
+
 void handles_drop(struct handle_cache *c, const hg_uuid *id)
 {
 	/* Rebuild without the entry's classes: removals are rare (destruction), so simplicity
@@ -85,6 +93,7 @@ CK_RV objects_find(struct hg_p11 *p, CK_SESSION_HANDLE s, const hg_uuid *id, con
 		   CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *n)
 {
 	*n = 0;
+	op_searching();
 	CK_ATTRIBUTE tmpl[] = {
 	    {CKA_ID, (void *)id->b, sizeof id->b},
 	    {CKA_CLASS, (void *)cls, sizeof *cls},
@@ -94,13 +103,23 @@ CK_RV objects_find(struct hg_p11 *p, CK_SESSION_HANDLE s, const hg_uuid *id, con
 		return rv;
 	rv = p->f->C_FindObjects(s, out, max, n);
 	CK_RV frv = p->f->C_FindObjectsFinal(s);
-	return rv == CKR_OK ? frv : rv;
+	if (rv == CKR_OK)
+		rv = frv;
+	/* A token that lost the login finds no private object and says nothing else: nothing
+	 * found counts only from a session that is logged in. */
+	CK_SESSION_INFO si;
+	if (rv == CKR_OK && *n == 0 && (rv = p->f->C_GetSessionInfo(s, &si)) == CKR_OK &&
+	    si.state != CKS_RW_USER_FUNCTIONS && si.state != CKS_RO_USER_FUNCTIONS)
+		rv = CKR_USER_NOT_LOGGED_IN;
+	return rv;
 }
 
 CK_RV handles_get(struct hg_p11 *p, CK_SESSION_HANDLE s, const hg_uuid *id, CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *out)
 {
-	if (lookup(&p->handles, id, cls, out))
+	if (lookup(&p->handles, id, cls, out)) {
+		op_note_cached(id);
 		return CKR_OK;
+	}
 	CK_ULONG n = 0;
 	CK_RV rv = objects_find(p, s, id, &cls, out, 1, &n);
 	if (rv == CKR_OK && n == 0)

@@ -45,8 +45,33 @@ hg_err p11_rv_err(CK_RV rv)
 	case CKR_USER_NOT_LOGGED_IN:
 	case CKR_CRYPTOKI_NOT_INITIALIZED:
 	case CKR_FUNCTION_FAILED:
-	case CKR_GENERAL_ERROR: return HG_E_HSM_UNAVAILABLE;
+	case CKR_GENERAL_ERROR:
+	case CKR_HG_TIMEOUT: return HG_E_HSM_UNAVAILABLE;
 	default: return HG_E_INTERNAL;
+	}
+}
+
+const char *p11_rv_name(CK_RV rv, char buf[24])
+{
+	switch (rv) {
+	case CKR_OK: return "CKR_OK";
+	case CKR_HOST_MEMORY: return "CKR_HOST_MEMORY";
+	case CKR_GENERAL_ERROR: return "CKR_GENERAL_ERROR";
+	case CKR_FUNCTION_FAILED: return "CKR_FUNCTION_FAILED";
+	case CKR_DEVICE_ERROR: return "CKR_DEVICE_ERROR";
+	case CKR_DEVICE_MEMORY: return "CKR_DEVICE_MEMORY";
+	case CKR_DEVICE_REMOVED: return "CKR_DEVICE_REMOVED";
+	case CKR_SESSION_CLOSED: return "CKR_SESSION_CLOSED";
+	case CKR_SESSION_COUNT: return "CKR_SESSION_COUNT";
+	case CKR_SESSION_HANDLE_INVALID: return "CKR_SESSION_HANDLE_INVALID";
+	case CKR_TOKEN_NOT_PRESENT: return "CKR_TOKEN_NOT_PRESENT";
+	case CKR_TOKEN_NOT_RECOGNIZED: return "CKR_TOKEN_NOT_RECOGNIZED";
+	case CKR_USER_NOT_LOGGED_IN: return "CKR_USER_NOT_LOGGED_IN";
+	case CKR_PIN_INCORRECT: return "CKR_PIN_INCORRECT";
+	case CKR_PIN_LOCKED: return "CKR_PIN_LOCKED";
+	case CKR_CRYPTOKI_NOT_INITIALIZED: return "CKR_CRYPTOKI_NOT_INITIALIZED";
+	case CKR_HG_TIMEOUT: return "deadline passed";
+	default: snprintf(buf, 24, "CKR 0x%08lx", (unsigned long)rv); return buf;
 	}
 }
 
@@ -143,6 +168,12 @@ struct hg_p11 *p11_open(const struct hg_config *cfg, char *err, size_t len)
 	p11_stats_init(&p->stats);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
+	health_init(p);
+	p->op_timeout_ms = cfg->hsm_op_timeout_ms;
+	p->long_timeout_ms = cfg->hsm_long_timeout_ms;
+	p->health_ms = cfg->hsm_health_interval_ms;
+	p->breaker_failures = cfg->hsm_breaker_failures;
+	p->breaker_cooldown_ms = cfg->hsm_breaker_cooldown_ms;
 	for (char **e = cfg->hsm_env; e && *e; e++) {
 		char name[256];
 		const char *eq = strchr(*e, '=');
@@ -201,6 +232,17 @@ struct hg_p11 *p11_open(const struct hg_config *cfg, char *err, size_t len)
 	}
 	p->wrap_algs = wrap_probe(p);
 	p->single_des = des_probe(p);
+	if (!health_start(p)) {
+		snprintf(err, len, "cannot start the HSM health check on token \"%s\"", cfg->hsm_token_label);
+		goto bad;
+	}
+	if (p->op_timeout_ms)
+		log_info("hsm: %s: operations have a deadline of %u ms (key creation and token searches %u ms); health "
+			 "check every %u ms",
+			 p->info.node, p->op_timeout_ms, p->long_timeout_ms, p->health_ms);
+	else
+		log_warn("hsm: %s: hsm.operation_timeout_ms is 0: a call that hangs holds its request until it returns",
+			 p->info.node);
 	return p;
 bad:
 	p11_close(p);
@@ -211,10 +253,14 @@ void p11_close(struct hg_p11 *p)
 {
 	if (!p)
 		return;
-	if (p->f) {
-		pool_close(p);
-		p->f->C_Finalize(NULL);
+	health_stop(p);
+	if (p->f && !pool_close(p)) {
+		/* A thread is still inside a call: the module, and this handle the thread uses, must
+		 * stay as they are. Only at exit does this happen; the process ends soon after. */
+		return;
 	}
+	if (p->f)
+		p->f->C_Finalize(NULL);
 	/* The module stays mapped after C_Finalize: unloading a PKCS#11 module while its own
 	 * exit handlers or threads may still refer to it is unsafe, and a mapped module lets
 	 * leak reports name it. The process is ending, or opening it again reuses the mapping. */
@@ -228,24 +274,11 @@ void p11_close(struct hg_p11 *p)
 	pthread_mutex_destroy(&p->mu);
 	pthread_mutex_destroy(&p->stats.mu);
 	pthread_cond_destroy(&p->cv);
+	health_free(p);
 	free(p);
 }
 
 const struct hg_p11_info *p11_info(const struct hg_p11 *p)
 {
 	return &p->info;
-}
-
-hg_err p11_ping(struct hg_p11 *p)
-{
-	struct p11_sess *s;
-	hg_err e = sess_borrow(p, &s);
-	if (e != HG_OK)
-		return e;
-	CK_SESSION_INFO si;
-	CK_RV rv = p->f->C_GetSessionInfo(s->h, &si);
-	if (rv == CKR_OK && si.state != CKS_RW_USER_FUNCTIONS && si.state != CKS_RO_USER_FUNCTIONS)
-		rv = CKR_USER_NOT_LOGGED_IN;
-	sess_return(p, s, rv);
-	return p11_rv_err(rv);
 }

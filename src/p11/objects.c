@@ -171,16 +171,19 @@ CK_RV attr_alloc(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_A
 	return CKR_OK;
 }
 
-hg_err p11_destroy_all(struct hg_p11 *p, const hg_uuid *id)
+struct id_args {
+	hg_uuid id;
+	bool private_or_secret;    /* key_attrs */
+	struct hg_p11_attrs attrs; /* key_attrs */
+};
+
+static CK_RV destroy_all_body(struct hg_p11 *p, CK_SESSION_HANDLE s, void *arg)
 {
-	struct p11_sess *s;
-	hg_err e = sess_borrow(p, &s);
-	if (e != HG_OK)
-		return e;
+	struct id_args *a = arg;
 	/* The version's own CKA_ID and those of its halves, if it is held as halves. */
-	hg_uuid ids[3] = {*id};
-	p11_half_id(id, 0, &ids[1]);
-	p11_half_id(id, 1, &ids[2]);
+	hg_uuid ids[3] = {a->id};
+	p11_half_id(&a->id, 0, &ids[1]);
+	p11_half_id(&a->id, 1, &ids[2]);
 	/* Collect, end the search, then destroy: destroying during a search is not portable. An
 	 * ID has at most two objects; the bound only stops a token that will not let go. */
 	CK_RV rv = CKR_OK;
@@ -188,11 +191,11 @@ hg_err p11_destroy_all(struct hg_p11 *p, const hg_uuid *id)
 		for (int round = 0; round < 4; round++) {
 			CK_OBJECT_HANDLE h[8];
 			CK_ULONG n = 0;
-			rv = objects_find(p, s->h, &ids[i], NULL, h, sizeof h / sizeof *h, &n);
+			rv = objects_find(p, s, &ids[i], NULL, h, sizeof h / sizeof *h, &n);
 			if (rv != CKR_OK || n == 0)
 				break;
 			for (CK_ULONG j = 0; j < n && rv == CKR_OK; j++) {
-				rv = p->f->C_DestroyObject(s->h, h[j]);
+				rv = p->f->C_DestroyObject(s, h[j]);
 				if (rv == CKR_OBJECT_HANDLE_INVALID) /* gone meanwhile */
 					rv = CKR_OK;
 			}
@@ -202,10 +205,24 @@ hg_err p11_destroy_all(struct hg_p11 *p, const hg_uuid *id)
 	}
 	for (int i = 0; i < 3; i++)
 		handles_drop(&p->handles, &ids[i]);
-	sess_return(p, s, rv);
-	if (rv != CKR_OK)
-		log_error("hsm: destroying a key's objects failed: CKR 0x%08lx", (unsigned long)rv);
-	return p11_rv_err(rv);
+	return rv;
+}
+
+hg_err p11_destroy_all(struct hg_p11 *p, const hg_uuid *id)
+{
+	struct p11_op *op;
+	hg_err e = op_begin(p, "destroy", OP_REPEATABLE, &op);
+	if (e != HG_OK)
+		return e;
+	struct id_args *a = op_alloc(op, sizeof *a);
+	a->id = *id;
+	CK_RV rv = op_run(p, op, destroy_all_body, a);
+	e = op_end(p, op, rv);
+	if (rv != CKR_OK) {
+		char nb[24];
+		log_error("hsm: destroying a key's objects failed: %s", p11_rv_name(rv, nb));
+	}
+	return e;
 }
 
 /* Reads one CK_BBOOL; attributes the object does not have read as false. */
@@ -251,29 +268,40 @@ static CK_RV attrs_read(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE 
 	return rv;
 }
 
-hg_err p11_key_attrs(struct hg_p11 *p, const hg_uuid *id, bool private_or_secret, struct hg_p11_attrs *out)
+static CK_RV key_attrs_body(struct hg_p11 *p, CK_SESSION_HANDLE s, void *arg)
 {
-	memset(out, 0, sizeof *out);
-	struct p11_sess *s;
-	hg_err e = sess_borrow(p, &s);
-	if (e != HG_OK)
-		return e;
+	struct id_args *a = arg;
 	static const CK_OBJECT_CLASS secret = CKO_SECRET_KEY, priv = CKO_PRIVATE_KEY, pub = CKO_PUBLIC_KEY;
 	const CK_OBJECT_CLASS *classes[2] = {&secret, &priv};
 	int n_classes = 2;
-	if (!private_or_secret) {
+	if (!a->private_or_secret) {
 		classes[0] = &pub;
 		n_classes = 1;
 	}
+	memset(&a->attrs, 0, sizeof a->attrs);
 	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
 	CK_ULONG n = 0;
 	CK_RV rv = CKR_OK;
 	for (int i = 0; i < n_classes && rv == CKR_OK && n == 0; i++)
-		rv = objects_find(p, s->h, id, classes[i], &h, 1, &n);
+		rv = objects_find(p, s, &a->id, classes[i], &h, 1, &n);
 	if (rv == CKR_OK && n == 1) {
-		out->found = true;
-		rv = attrs_read(p, s->h, h, out);
+		a->attrs.found = true;
+		rv = attrs_read(p, s, h, &a->attrs);
 	}
-	sess_return(p, s, rv);
-	return p11_rv_err(rv);
+	return rv;
+}
+
+hg_err p11_key_attrs(struct hg_p11 *p, const hg_uuid *id, bool private_or_secret, struct hg_p11_attrs *out)
+{
+	memset(out, 0, sizeof *out);
+	struct p11_op *op;
+	hg_err e = op_begin(p, "key attributes", OP_REPEATABLE, &op);
+	if (e != HG_OK)
+		return e;
+	struct id_args *a = op_alloc(op, sizeof *a);
+	*a = (struct id_args){.id = *id, .private_or_secret = private_or_secret};
+	CK_RV rv = op_run(p, op, key_attrs_body, a);
+	if (rv == CKR_OK)
+		*out = a->attrs;
+	return op_end(p, op, rv);
 }

@@ -3,6 +3,7 @@
 #define HSMGW_P11_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include <openssl/provider.h>
@@ -11,14 +12,73 @@
 #include "hsmgw/metrics.h"
 #include "hsmgw/p11.h"
 
-/* A pooled session is idle (in the free stack), lent (to one request), or broken (failed
- * mid-operation: closed, and reopened before it is lent again). */
-enum sess_state { SESS_IDLE, SESS_LENT, SESS_BROKEN };
+/* ---- operations and the sessions that run them (pool.c) ----
+ *
+ * An operation is one sequence of PKCS#11 calls on one session (find the key, init, sign, …):
+ * a function (p11_op_fn) and its arguments. Its arguments and results live in the operation's
+ * arena, never on the caller's stack, because a call that outlives the operation's deadline is
+ * given up by the caller and may still write its results when it returns (pool.c says how). */
+typedef CK_RV (*p11_op_fn)(struct hg_p11 *p, CK_SESSION_HANDLE s, void *arg);
+
+enum {
+	OP_REPEATABLE = 1u << 0, /* changes nothing on the token: run again once after a lost login or
+				    session (relogin, new session) within the same deadline */
+	OP_CREATES = 1u << 1,    /* makes objects: hsm.long_operation_timeout_ms; never run again */
+};
+
+struct arena_block;
+struct p11_op {
+	const char *name; /* for logs and the health reason: "sign", "generate", … */
+	p11_op_fn fn;
+	void *arg;
+	unsigned flags;
+	int64_t begun_us;            /* time_mono_us() at op_begin */
+	_Atomic int64_t deadline_us; /* time_mono_us(); 0: none (no session threads) */
+	_Atomic unsigned state;      /* a futex word: op_state in pool.c */
+	CK_RV rv;
+	struct p11_sess *s;
+	hg_uuid cached[4]; /* keys whose handles came from the cache in this run (op_note_cached) */
+	unsigned n_cached;
+	uint8_t *buf; /* the arena: ARENA_SIZE bytes, then blocks of their own */
+	size_t used;
+	struct arena_block *big;
+};
+
+/* A pooled session is idle (in the free stack), lent (to one request, or pinned to a thread),
+ * or abandoned (its thread is still in a call whose operation was given up; it is closed,
+ * opened again and put back when the call returns). */
+enum sess_state { SESS_IDLE, SESS_LENT, SESS_ABANDONED };
 
 struct p11_sess {
-	CK_SESSION_HANDLE h;
-	enum sess_state state;
-	int64_t lent_at_us; /* when the current borrower got it (for the operation's latency) */
+	struct hg_p11 *p;
+	CK_SESSION_HANDLE h;   /* CK_INVALID_HANDLE while closed: opened before its next operation */
+	enum sess_state state; /* p->mu */
+	bool probe;            /* the health check's own session, never in the free stack */
+	bool threaded;         /* has a thread of its own (hsm.operation_timeout_ms > 0) */
+	int64_t lent_at_us;    /* when the current borrower got it (for the operation's latency) */
+	pthread_t thread;
+	_Atomic unsigned go; /* a futex word: the thread's next job (go_job in pool.c) */
+	struct p11_op op;
+};
+
+/* The node's health (health.c): up or down, why, since when, the circuit breaker's window and
+ * the counters p11_health reports. */
+struct node_health {
+	pthread_mutex_t mu; /* guards everything but the atomics */
+	_Atomic bool up;
+	char reason[160];      /* why it went down last (kept after it came back) */
+	int64_t changed_us;    /* time_now_us() of the last change of up */
+	int64_t down_mono_us;  /* time_mono_us() when it went down */
+	int64_t win_start_us;  /* the breaker's window: failures since then, and successes */
+	unsigned win_failures; /* (ok - win_ok_base) in it */
+	uint64_t win_ok_base;
+	int64_t last_check_us; /* time_now_us() of the last health check, and its result */
+	CK_RV last_check_rv;
+	pthread_cond_t cv; /* wakes the checker to stop */
+	bool stop, running;
+	pthread_t thread;
+	struct p11_sess probe;
+	_Atomic uint64_t ok, failed, timeouts, refused, relogins, replaced, downs;
 };
 
 /* What the pool counts for /metrics (p11/metrics.c). */
@@ -57,13 +117,17 @@ struct hg_p11 {
 	char *pin;
 	size_t pin_len;
 
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	pthread_mutex_t mu; /* the pool: states and the free stack */
+	pthread_cond_t cv;  /* a session came free, or the node went down */
 	unsigned wait_ms;
 	struct p11_sess *sess; /* all sessions */
 	size_t n_sess;
 	struct p11_sess **idle; /* stack of idle sessions */
 	size_t n_idle;
+	unsigned op_timeout_ms, long_timeout_ms; /* 0: no session threads, no deadlines */
+	unsigned health_ms, breaker_failures, breaker_cooldown_ms;
+	_Atomic bool closing;
+	struct node_health health;
 
 	struct handle_cache handles;
 	struct p11_stats stats;
@@ -75,28 +139,79 @@ struct hg_p11 {
 /* A failure on the gateway's side of a PKCS#11 exchange (OpenSSL could not build or check
  * something): it maps to HG_E_INTERNAL and does not break the session. */
 #define CKR_HOST_FAILED CKR_HOST_MEMORY
+/* A result that does not come from the module: HG_E_HSM_UNAVAILABLE. */
+#define CKR_HG_TIMEOUT (CKR_VENDOR_DEFINED | 0x48470001ul) /* the operation outlived its deadline */
 
 /* The one mapping from CK_RV to the gateway's errors. */
 hg_err p11_rv_err(CK_RV rv);
 /* True if rv means the session can no longer be trusted and must be replaced. */
 bool p11_rv_breaks_session(CK_RV rv);
+/* "CKR_DEVICE_ERROR" and the like for logs ("CKR 0x…" in buf for the others). */
+const char *p11_rv_name(CK_RV rv, char buf[24]);
 
-/* Lends a session within the pool's wait limit (reopening a broken one first). */
-hg_err sess_borrow(struct hg_p11 *p, struct p11_sess **out) HG_WARN_UNUSED;
-/* Gives it back; rv is the result of the last call made on it, which decides whether the
- * session goes back to idle or is marked broken and replaced. */
-void sess_return(struct hg_p11 *p, struct p11_sess *s, CK_RV rv);
-/* The preamble of every keyed operation: lends a session and resolves the handle of the
- * key object (id, cls) on it. On HG_OK a session is lent (give it back with sess_return)
- * and *rv holds the lookup's result; otherwise nothing is held. */
-hg_err sess_borrow_key(struct hg_p11 *p, const hg_uuid *id, CK_OBJECT_CLASS cls, struct p11_sess **s,
-		       CK_OBJECT_HANDLE *k, CK_RV *rv) HG_WARN_UNUSED;
+/* Starts an operation: fails at once while the node is down, else lends a session (the
+ * thread's pinned one, or one from the pool within hsm.wait_ms and the deadline) and sets the
+ * deadline. On HG_OK, *op is the session's operation: fill its arena, op_run it, op_end it. */
+hg_err op_begin(struct hg_p11 *p, const char *name, unsigned flags, struct p11_op **op) HG_WARN_UNUSED;
+/* op_begin on one given session (the health check's): NULL if it is not idle. */
+struct p11_op *op_begin_on(struct hg_p11 *p, struct p11_sess *s, const char *name, unsigned flags);
+/* n zeroed bytes of the operation's arena, valid until op_end (wiped then: they may hold
+ * secrets). Aborts when memory is exhausted. */
+void *op_alloc(struct p11_op *op, size_t n);
+/* A copy of n bytes in the arena. */
+void *op_copy(struct p11_op *op, const void *src, size_t n);
+/* Runs fn(p, session, arg) on the session (on its thread, waiting until the deadline), with a
+ * lost login redone and, for OP_REPEATABLE, a lost login or session recovered and fn run
+ * again once. Returns fn's result, or CKR_HG_TIMEOUT when the deadline passed first: then the
+ * operation is given up and arg must not be touched again. Reports the result to the node's
+ * health. */
+CK_RV op_run(struct hg_p11 *p, struct p11_op *op, p11_op_fn fn, void *arg);
+/* Ends the operation (wipes the arena, gives the session back unless pinned or given up) and
+ * returns rv as an hg_err. */
+hg_err op_end(struct hg_p11 *p, struct p11_op *op, CK_RV rv);
+/* For OP_CREATES functions, called on the session's thread when everything is made and only
+ * bookkeeping is left: true if the caller still waits (the objects are then theirs); false if
+ * the operation was given up, and the function must destroy what it made. */
+bool op_commit(struct p11_op *op);
+/* Called before a search of the token (C_FindObjects, which SoftHSM answers by reading every
+ * object): the running operation gets the long deadline, as key creation does. */
+void op_searching(void);
+/* Notes that the running operation (on this thread) took the handle of key id from the cache,
+ * so that a handle the token no longer knows is looked up again (op_run). */
+void op_note_cached(const hg_uuid *id);
+/* C_Login again on session s after the token lost its login (CKR_USER_ALREADY_LOGGED_IN is
+ * success); for functions that must clean up after a CKR_USER_NOT_LOGGED_IN. */
+CK_RV sess_login(struct hg_p11 *p, CK_SESSION_HANDLE s);
+
+hg_err pool_open(struct hg_p11 *p, size_t n, unsigned wait_ms);
+/* Stops the session threads and closes the sessions; false if a thread is still inside a
+ * call after a grace period (then the module must not be finalised). */
+bool pool_close(struct hg_p11 *p);
+/* Opens s (and logs in) and starts its thread when operations have deadlines. */
+CK_RV sess_start(struct hg_p11 *p, struct p11_sess *s);
+/* Wakes every request waiting for a session (the node went down: they fail at once). */
+void pool_wake_all(struct hg_p11 *p);
+
+/* ---- health (health.c) ---- */
+void health_init(struct hg_p11 *p);
+/* Starts the periodic health check (after the pool is open). */
+bool health_start(struct hg_p11 *p);
+void health_stop(struct hg_p11 *p);
+void health_free(struct hg_p11 *p);
+static inline bool node_up(struct hg_p11 *p)
+{
+	return atomic_load_explicit(&p->health.up, memory_order_acquire);
+}
+/* The result of an operation: an answer (any result but a device-class failure) or a failure
+ * that counts for the circuit breaker. */
+void node_result(struct hg_p11 *p, const char *op, CK_RV rv);
+/* An operation outlived its deadline: the node goes down. */
+void node_timeout(struct hg_p11 *p, const char *op, unsigned ms);
+
 /* One single-part decryption with mechanism m; data that does not decrypt is
  * CKR_ENCRYPTED_DATA_INVALID whatever the module says, as long as its session still answers. */
 CK_RV decrypt_data(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE k, CK_MECHANISM *m, const uint8_t *in,
 		   size_t n, uint8_t *out, CK_ULONG *len);
-hg_err pool_open(struct hg_p11 *p, size_t n, unsigned wait_ms);
-void pool_close(struct hg_p11 *p);
 
 void handles_init(struct handle_cache *c);
 void handles_free(struct handle_cache *c);
@@ -105,6 +220,9 @@ void handles_free(struct handle_cache *c);
 CK_RV handles_get(struct hg_p11 *p, CK_SESSION_HANDLE s, const hg_uuid *id, CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE *out);
 void handles_put(struct handle_cache *c, const hg_uuid *id, CK_OBJECT_CLASS cls, CK_OBJECT_HANDLE h);
 void handles_drop(struct handle_cache *c, const hg_uuid *id);
+/* Forgets every handle: after the token lost its login or came back, handles of private
+ * objects may have changed. */
+void handles_clear(struct handle_cache *c);
 
 /* Finds up to max objects with CKA_ID id, of class *cls (any class when cls is NULL), straight
  * from the token; the search always ends with C_FindObjectsFinal. */
@@ -200,8 +318,8 @@ struct unwrap_src {
 bool des_probe(struct hg_p11 *p);
 /* Makes the two single-DES halves of version id (spec->halves): generated (src NULL) or
  * unwrapped from src; caches their handles and writes the KCV. Nothing is left behind on
- * failure. */
-CK_RV halves_make(struct hg_p11 *p, CK_SESSION_HANDLE s, const hg_uuid *id, const struct hg_p11_keyspec *spec,
-		  const struct unwrap_src *src, char kcv[HG_KCV_HEX_LEN + 1]);
+ * failure, nor when op was given up meanwhile (op_commit). On op's session thread. */
+CK_RV halves_make(struct hg_p11 *p, struct p11_op *op, CK_SESSION_HANDLE s, const hg_uuid *id,
+		  const struct hg_p11_keyspec *spec, const struct unwrap_src *src, char kcv[HG_KCV_HEX_LEN + 1]);
 
 #endif

@@ -169,46 +169,71 @@ static hg_err spki_ed25519(const uint8_t *point, size_t point_len, uint8_t **der
 	return spki_of(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pt, len), der, n);
 }
 
+/* Arguments and results of p11_public_key_der, in the operation's arena. */
+struct pub_args {
+	struct p11_op *op;
+	hg_uuid id;
+	enum hg_p11_type type;
+	uint8_t *a, *b; /* RSA: modulus, exponent; EC: params, point; Ed25519: -, point */
+	size_t an, bn;
+};
+
+/* Reads attribute type of h into the arena. */
+static CK_RV attr_arena(struct hg_p11 *p, struct p11_op *op, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
+			CK_ATTRIBUTE_TYPE type, uint8_t **v, size_t *n)
+{
+	uint8_t *m = NULL;
+	CK_RV rv = attr_alloc(p, s, h, type, &m, n);
+	if (rv == CKR_OK)
+		*v = op_copy(op, m, *n);
+	free(m);
+	return rv;
+}
+
+static CK_RV public_key_body(struct hg_p11 *p, CK_SESSION_HANDLE s, void *arg)
+{
+	struct pub_args *a = arg;
+	CK_OBJECT_HANDLE h;
+	CK_RV rv = handles_get(p, s, &a->id, CKO_PUBLIC_KEY, &h);
+	struct hg_p11_keyspec spec = {.type = a->type};
+	CK_KEY_TYPE kt = CKK_VENDOR_DEFINED;
+	CK_ATTRIBUTE kta = {CKA_KEY_TYPE, &kt, sizeof kt};
+	if (rv == CKR_OK)
+		rv = p->f->C_GetAttributeValue(s, h, &kta, 1);
+	if (rv == CKR_OK && kt != spec_key_type(&spec))
+		rv = CKR_KEY_TYPE_INCONSISTENT;
+	bool rsa = a->type == HG_KT_RSA;
+	if (rv == CKR_OK)
+		rv = attr_arena(p, a->op, s, h, rsa ? CKA_MODULUS : CKA_EC_PARAMS, &a->a, &a->an);
+	if (rv == CKR_OK)
+		rv = attr_arena(p, a->op, s, h, rsa ? CKA_PUBLIC_EXPONENT : CKA_EC_POINT, &a->b, &a->bn);
+	return rv;
+}
+
 hg_err p11_public_key_der(struct hg_p11 *p, const hg_uuid *id, enum hg_p11_type type, uint8_t **der, size_t *n)
 {
 	*der = NULL;
 	*n = 0;
 	if (!type_is_pair(type))
 		return HG_E_INVALID;
-	struct p11_sess *s;
-	CK_OBJECT_HANDLE h;
-	CK_RV rv;
-	hg_err e = sess_borrow_key(p, id, CKO_PUBLIC_KEY, &s, &h, &rv);
+	struct p11_op *op;
+	hg_err e = op_begin(p, "public key", OP_REPEATABLE, &op);
 	if (e != HG_OK)
 		return e;
-	struct hg_p11_keyspec spec = {.type = type};
-	CK_KEY_TYPE kt = CKK_VENDOR_DEFINED;
-	CK_ATTRIBUTE kta = {CKA_KEY_TYPE, &kt, sizeof kt};
-	if (rv == CKR_OK)
-		rv = p->f->C_GetAttributeValue(s->h, h, &kta, 1);
-	if (rv == CKR_OK && kt != spec_key_type(&spec))
-		rv = CKR_KEY_TYPE_INCONSISTENT;
-	uint8_t *a = NULL, *b = NULL;
-	size_t an = 0, bn = 0;
-	if (rv == CKR_OK)
-		rv = attr_alloc(p, s->h, h, type == HG_KT_RSA ? CKA_MODULUS : CKA_EC_PARAMS, &a, &an);
-	if (rv == CKR_OK)
-		rv = attr_alloc(p, s->h, h, type == HG_KT_RSA ? CKA_PUBLIC_EXPONENT : CKA_EC_POINT, &b, &bn);
-	sess_return(p, s, rv);
-	e = p11_rv_err(rv);
-	if (e == HG_OK) {
+	struct pub_args *a = op_alloc(op, sizeof *a);
+	*a = (struct pub_args){.op = op, .id = *id, .type = type};
+	CK_RV rv = op_run(p, op, public_key_body, a);
+	if (rv == CKR_OK) {
 		if (type == HG_KT_RSA)
-			e = spki_rsa(a, an, b, bn, der, n);
+			rv = spki_rsa(a->a, a->an, a->b, a->bn, der, n) == HG_OK ? CKR_OK : CKR_HOST_FAILED;
 		else if (type == HG_KT_EC)
-			e = spki_ec(a, an, b, bn, der, n);
+			rv = spki_ec(a->a, a->an, a->b, a->bn, der, n) == HG_OK ? CKR_OK : CKR_HOST_FAILED;
 		else
-			e = spki_ed25519(b, bn, der, n);
-		if (e != HG_OK)
+			rv = spki_ed25519(a->b, a->bn, der, n) == HG_OK ? CKR_OK : CKR_HOST_FAILED;
+		if (rv != CKR_OK)
 			log_error("hsm: the token's public key attributes do not make a public key");
 	}
-	free(a);
-	free(b);
-	return e;
+	return op_end(p, op, rv);
 }
 
 /* ---- the public key of an unwrapped private key ---- */

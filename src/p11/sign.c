@@ -80,6 +80,53 @@ static void mechanism(const struct sig_info *si, CK_MECHANISM *m, CK_RSA_PKCS_PS
 	}
 }
 
+/* Arguments and results of sign and verify, in the operation's arena. */
+struct sig_args {
+	hg_uuid id;
+	const struct sig_info *si;
+	const uint8_t *in; /* what the HSM is given (hsm_input) */
+	size_t in_len;
+	const uint8_t *sig_in; /* verify: the signature */
+	size_t sig_in_len;
+	uint8_t sig[HG_SIG_MAX]; /* sign: the signature */
+	CK_ULONG sig_len;
+	bool valid; /* verify */
+};
+
+static CK_RV sign_body(struct hg_p11 *p, CK_SESSION_HANDLE s, void *arg)
+{
+	struct sig_args *a = arg;
+	CK_OBJECT_HANDLE k;
+	CK_RV rv = handles_get(p, s, &a->id, a->si->sign_cls, &k);
+	CK_MECHANISM m;
+	CK_RSA_PKCS_PSS_PARAMS pss;
+	mechanism(a->si, &m, &pss);
+	if (rv == CKR_OK)
+		rv = p->f->C_SignInit(s, &m, k);
+	if (rv == CKR_OK) {
+		a->sig_len = sizeof a->sig;
+		rv = p->f->C_Sign(s, (CK_BYTE_PTR)a->in, a->in_len, a->sig, &a->sig_len);
+	}
+	return rv;
+}
+
+static CK_RV verify_body(struct hg_p11 *p, CK_SESSION_HANDLE s, void *arg)
+{
+	struct sig_args *a = arg;
+	CK_OBJECT_HANDLE k;
+	CK_RV rv = handles_get(p, s, &a->id, a->si->verify_cls, &k);
+	CK_MECHANISM m;
+	CK_RSA_PKCS_PSS_PARAMS pss;
+	mechanism(a->si, &m, &pss);
+	if (rv == CKR_OK)
+		rv = p->f->C_VerifyInit(s, &m, k);
+	if (rv == CKR_OK)
+		rv = p->f->C_Verify(s, (CK_BYTE_PTR)a->in, a->in_len, (CK_BYTE_PTR)a->sig_in, a->sig_in_len);
+	a->valid = rv == CKR_OK;
+	/* A signature that does not verify is an answer, not an error. */
+	return rv == CKR_SIGNATURE_INVALID ? CKR_OK : rv;
+}
+
 hg_err p11_sign(struct hg_p11 *p, const hg_uuid *id, enum hg_sig_alg alg, const uint8_t *data, size_t n, bool is_digest,
 		uint8_t sig[HG_SIG_MAX], size_t *sig_len)
 {
@@ -89,25 +136,20 @@ hg_err p11_sign(struct hg_p11 *p, const hg_uuid *id, enum hg_sig_alg alg, const 
 	size_t in_len;
 	if (!hsm_input(si, data, n, is_digest, buf, &in_len, &in))
 		return HG_E_INVALID;
-	struct p11_sess *s;
-	CK_OBJECT_HANDLE k;
-	CK_RV rv;
-	hg_err e = sess_borrow_key(p, id, si->sign_cls, &s, &k, &rv);
-	if (e != HG_OK)
-		return e;
-	CK_MECHANISM m;
-	CK_RSA_PKCS_PSS_PARAMS pss;
-	mechanism(si, &m, &pss);
-	if (rv == CKR_OK)
-		rv = p->f->C_SignInit(s->h, &m, k);
-	if (rv == CKR_OK) {
-		CK_ULONG out = HG_SIG_MAX;
-		rv = p->f->C_Sign(s->h, (CK_BYTE_PTR)in, in_len, sig, &out);
-		*sig_len = out;
+	struct p11_op *op;
+	hg_err e = op_begin(p, "sign", OP_REPEATABLE, &op);
+	if (e == HG_OK) {
+		struct sig_args *a = op_alloc(op, sizeof *a);
+		*a = (struct sig_args){.id = *id, .si = si, .in = op_copy(op, in, in_len), .in_len = in_len};
+		CK_RV rv = op_run(p, op, sign_body, a);
+		if (rv == CKR_OK) {
+			memcpy(sig, a->sig, a->sig_len);
+			*sig_len = a->sig_len;
+		}
+		e = op_end(p, op, rv);
 	}
-	sess_return(p, s, rv);
 	OPENSSL_cleanse(buf, sizeof buf);
-	return p11_rv_err(rv);
+	return e;
 }
 
 hg_err p11_verify(struct hg_p11 *p, const hg_uuid *id, enum hg_sig_alg alg, const uint8_t *data, size_t n,
@@ -120,36 +162,46 @@ hg_err p11_verify(struct hg_p11 *p, const hg_uuid *id, enum hg_sig_alg alg, cons
 	*valid = false;
 	if (!hsm_input(si, data, n, is_digest, buf, &in_len, &in))
 		return HG_E_INVALID;
-	struct p11_sess *s;
-	CK_OBJECT_HANDLE k;
-	CK_RV rv;
-	hg_err e = sess_borrow_key(p, id, si->verify_cls, &s, &k, &rv);
-	if (e != HG_OK)
-		return e;
-	CK_MECHANISM m;
-	CK_RSA_PKCS_PSS_PARAMS pss;
-	mechanism(si, &m, &pss);
-	if (rv == CKR_OK)
-		rv = p->f->C_VerifyInit(s->h, &m, k);
-	if (rv == CKR_OK)
-		rv = p->f->C_Verify(s->h, (CK_BYTE_PTR)in, in_len, (CK_BYTE_PTR)sig, sig_len);
-	/* A signature that does not verify is an answer, not an error. */
-	if (rv == CKR_SIGNATURE_INVALID) {
-		sess_return(p, s, CKR_OK);
-		return HG_OK;
+	struct p11_op *op;
+	hg_err e = op_begin(p, "verify", OP_REPEATABLE, &op);
+	if (e == HG_OK) {
+		struct sig_args *a = op_alloc(op, sizeof *a);
+		*a = (struct sig_args){.id = *id,
+				       .si = si,
+				       .in = op_copy(op, in, in_len),
+				       .in_len = in_len,
+				       .sig_in = op_copy(op, sig, sig_len),
+				       .sig_in_len = sig_len};
+		CK_RV rv = op_run(p, op, verify_body, a);
+		if (rv == CKR_OK)
+			*valid = a->valid;
+		e = op_end(p, op, rv);
 	}
-	*valid = rv == CKR_OK;
-	sess_return(p, s, rv);
-	return p11_rv_err(rv);
+	OPENSSL_cleanse(buf, sizeof buf);
+	return e;
+}
+
+struct random_args {
+	uint8_t *out;
+	size_t n;
+};
+
+static CK_RV random_body(struct hg_p11 *p, CK_SESSION_HANDLE s, void *arg)
+{
+	struct random_args *a = arg;
+	return p->f->C_GenerateRandom(s, a->out, a->n);
 }
 
 hg_err p11_random(struct hg_p11 *p, uint8_t *out, size_t n)
 {
-	struct p11_sess *s;
-	hg_err e = sess_borrow(p, &s);
+	struct p11_op *op;
+	hg_err e = op_begin(p, "random", OP_REPEATABLE, &op);
 	if (e != HG_OK)
 		return e;
-	CK_RV rv = p->f->C_GenerateRandom(s->h, out, n);
-	sess_return(p, s, rv);
-	return p11_rv_err(rv);
+	struct random_args *a = op_alloc(op, sizeof *a);
+	*a = (struct random_args){.out = op_alloc(op, n ? n : 1), .n = n};
+	CK_RV rv = op_run(p, op, random_body, a);
+	if (rv == CKR_OK)
+		memcpy(out, a->out, n);
+	return op_end(p, op, rv);
 }

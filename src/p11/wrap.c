@@ -106,17 +106,26 @@ static bool mech_wraps(struct hg_p11 *p, CK_MECHANISM_TYPE m)
 	return p->f->C_GetMechanismInfo(p->slot, m, &mi) == CKR_OK && (mi.flags & CKF_WRAP) && (mi.flags & CKF_UNWRAP);
 }
 
+static CK_RV oaep_probe_body(struct hg_p11 *p, CK_SESSION_HANDLE s, void *arg)
+{
+	unsigned *algs = arg;
+	for (enum hg_wrap_alg a = HG_WRAP_RSA_OAEP_SHA256; a <= HG_WRAP_RSA_OAEP_SHA1; a++)
+		if (probe_oaep(p, s, a))
+			*algs |= 1u << a;
+	return CKR_OK;
+}
+
 unsigned wrap_probe(struct hg_p11 *p)
 {
 	unsigned algs = 0;
 	if (mech_wraps(p, CKM_AES_KEY_WRAP_PAD))
 		algs |= 1u << HG_WRAP_AES_KWP;
-	struct p11_sess *s;
-	if (mech_wraps(p, CKM_RSA_PKCS_OAEP) && sess_borrow(p, &s) == HG_OK) {
-		for (enum hg_wrap_alg a = HG_WRAP_RSA_OAEP_SHA256; a <= HG_WRAP_RSA_OAEP_SHA1; a++)
-			if (probe_oaep(p, s->h, a))
-				algs |= 1u << a;
-		sess_return(p, s, CKR_OK);
+	struct p11_op *op;
+	if (mech_wraps(p, CKM_RSA_PKCS_OAEP) && op_begin(p, "wrap probe", OP_REPEATABLE, &op) == HG_OK) {
+		unsigned *found = op_alloc(op, sizeof *found);
+		if (op_run(p, op, oaep_probe_body, found) == CKR_OK)
+			algs |= *found;
+		(void)op_end(p, op, CKR_OK);
 	}
 	for (enum hg_wrap_alg a = HG_WRAP_AES_KWP; a <= HG_WRAP_RSA_OAEP_SHA1; a++)
 		log_info("hsm: %s: key wrapping with %s %s", p->info.node, alg_names[a],
@@ -149,6 +158,44 @@ static hg_err wrap_check(const struct hg_p11 *p, enum hg_wrap_alg alg, enum hg_p
 	return HG_OK;
 }
 
+/* Arguments and results of p11_wrap, in the operation's arena. */
+struct wrap_args {
+	struct p11_op *op;
+	hg_uuid wrapping_id, target_id;
+	enum hg_wrap_alg alg;
+	enum hg_p11_type target_type;
+	uint8_t *out;
+	CK_ULONG len;
+};
+
+static CK_RV wrap_body(struct hg_p11 *p, CK_SESSION_HANDLE s, void *arg)
+{
+	struct wrap_args *a = arg;
+	CK_OBJECT_HANDLE wk, tk = CK_INVALID_HANDLE;
+	CK_RV rv = handles_get(p, s, &a->wrapping_id, a->alg == HG_WRAP_AES_KWP ? CKO_SECRET_KEY : CKO_PUBLIC_KEY, &wk);
+	if (rv == CKR_OK)
+		rv = handles_get(p, s, &a->target_id, type_is_pair(a->target_type) ? CKO_PRIVATE_KEY : CKO_SECRET_KEY,
+				 &tk);
+	CK_KEY_TYPE kt = CKK_VENDOR_DEFINED;
+	CK_ATTRIBUTE kta = {CKA_KEY_TYPE, &kt, sizeof kt};
+	if (rv == CKR_OK)
+		rv = p->f->C_GetAttributeValue(s, tk, &kta, 1);
+	if (rv == CKR_OK && !key_type_is(kt, a->target_type))
+		rv = CKR_KEY_TYPE_INCONSISTENT;
+	struct wrap_mech wm;
+	wrap_mech_init(&wm, a->alg);
+	a->len = 0;
+	if (rv == CKR_OK)
+		rv = p->f->C_WrapKey(s, &wm.m, wk, tk, NULL, &a->len);
+	if (rv == CKR_OK && a->len > WRAPPED_MAX)
+		rv = CKR_HOST_FAILED;
+	if (rv == CKR_OK) {
+		a->out = op_alloc(a->op, a->len ? a->len : 1);
+		rv = p->f->C_WrapKey(s, &wm.m, wk, tk, a->out, &a->len);
+	}
+	return rv;
+}
+
 hg_err p11_wrap(struct hg_p11 *p, const hg_uuid *wrapping_id, enum hg_wrap_alg alg, const hg_uuid *target_id,
 		enum hg_p11_type target_type, uint8_t **out, size_t *n)
 {
@@ -157,39 +204,28 @@ hg_err p11_wrap(struct hg_p11 *p, const hg_uuid *wrapping_id, enum hg_wrap_alg a
 	hg_err e = wrap_check(p, alg, target_type);
 	if (e != HG_OK)
 		return e;
-	struct p11_sess *s;
-	CK_OBJECT_HANDLE wk, tk = CK_INVALID_HANDLE;
-	CK_RV rv;
-	e = sess_borrow_key(p, wrapping_id, alg == HG_WRAP_AES_KWP ? CKO_SECRET_KEY : CKO_PUBLIC_KEY, &s, &wk, &rv);
+	struct p11_op *op;
+	e = op_begin(p, "wrap", OP_REPEATABLE, &op);
 	if (e != HG_OK)
 		return e;
-	if (rv == CKR_OK)
-		rv = handles_get(p, s->h, target_id, type_is_pair(target_type) ? CKO_PRIVATE_KEY : CKO_SECRET_KEY, &tk);
-	CK_KEY_TYPE kt = CKK_VENDOR_DEFINED;
-	CK_ATTRIBUTE kta = {CKA_KEY_TYPE, &kt, sizeof kt};
-	if (rv == CKR_OK)
-		rv = p->f->C_GetAttributeValue(s->h, tk, &kta, 1);
-	if (rv == CKR_OK && !key_type_is(kt, target_type))
-		rv = CKR_KEY_TYPE_INCONSISTENT;
-	struct wrap_mech wm;
-	wrap_mech_init(&wm, alg);
-	CK_ULONG len = 0;
-	if (rv == CKR_OK)
-		rv = p->f->C_WrapKey(s->h, &wm.m, wk, tk, NULL, &len);
+	struct wrap_args *a = op_alloc(op, sizeof *a);
+	*a = (struct wrap_args){
+	    .op = op, .wrapping_id = *wrapping_id, .target_id = *target_id, .alg = alg, .target_type = target_type};
+	CK_RV rv = op_run(p, op, wrap_body, a);
 	uint8_t *buf = NULL;
-	if (rv == CKR_OK && !(buf = malloc(len ? len : 1)))
+	if (rv == CKR_OK && !(buf = malloc(a->len ? a->len : 1)))
 		rv = CKR_HOST_MEMORY;
-	if (rv == CKR_OK)
-		rv = p->f->C_WrapKey(s->h, &wm.m, wk, tk, buf, &len);
-	sess_return(p, s, rv);
-	if (rv != CKR_OK) {
-		free(buf);
-		log_info("hsm: wrapping with %s refused: CKR 0x%08lx", alg_names[alg], (unsigned long)rv);
-		return p11_rv_err(rv);
+	if (rv == CKR_OK) {
+		memcpy(buf, a->out, a->len);
+		*out = buf;
+		*n = a->len;
 	}
-	*out = buf;
-	*n = len;
-	return HG_OK;
+	e = op_end(p, op, rv);
+	if (rv != CKR_OK) {
+		char nb[24];
+		log_info("hsm: wrapping with %s refused: %s", alg_names[alg], p11_rv_name(rv, nb));
+	}
+	return e;
 }
 
 /* ---- unwrap ---- */
@@ -285,6 +321,74 @@ CK_RV extractable_restore(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDL
 	return exportable ? CKR_OK : p->f->C_SetAttributeValue(s, h, &a, 1);
 }
 
+/* Arguments and results of p11_unwrap, in the operation's arena. */
+struct unwrap_args {
+	struct p11_op *op;
+	hg_uuid unwrapping_id, new_id;
+	enum hg_wrap_alg alg;
+	const uint8_t *wrapped;
+	size_t n;
+	struct hg_p11_keyspec spec;
+	char kcv[HG_KCV_HEX_LEN + 1];
+};
+
+/* On the session's thread. An operation given up while the key was being made is undone here
+ * (op_commit), as is every failure: nothing is left behind. */
+static CK_RV unwrap_body(struct hg_p11 *p, CK_SESSION_HANDLE s, void *arg)
+{
+	struct unwrap_args *a = arg;
+	const struct hg_p11_keyspec *spec = &a->spec;
+	bool pair = type_is_pair(spec->type);
+	CK_OBJECT_HANDLE uk, h = CK_INVALID_HANDLE, pub = CK_INVALID_HANDLE;
+	CK_RV rv =
+	    handles_get(p, s, &a->unwrapping_id, a->alg == HG_WRAP_AES_KWP ? CKO_SECRET_KEY : CKO_PRIVATE_KEY, &uk);
+	/* Encrypt (for the KCV) or sign (for the EC public key) while the key is being made;
+	 * switched off afterwards unless the usage has it. */
+	unsigned forced = usage_needed_while_making(spec, true);
+	CK_OBJECT_CLASS cls = pair ? CKO_PRIVATE_KEY : CKO_SECRET_KEY;
+	struct hg_p11_keyspec made = *spec;
+	made.exportable = spec->exportable || !pair; /* see extractable_restore */
+	struct key_tmpl t;
+	tmpl_init(&t, cls, &made, &a->new_id, spec->usage | forced);
+	struct wrap_mech wm;
+	wrap_mech_init(&wm, a->alg);
+	if (rv == CKR_OK && spec->halves) {
+		struct unwrap_src src = {&wm.m, uk, a->alg, a->wrapped, a->n};
+		return halves_make(p, a->op, s, &a->new_id, spec, &src, a->kcv);
+	}
+	if (rv == CKR_OK)
+		rv = unwrap_data(p, s, &wm.m, uk, a->wrapped, a->n, &t, &h);
+	if (rv == CKR_OK)
+		rv = unwrapped_check(p, s, h, spec);
+	if (rv == CKR_OK && !pair)
+		rv = extractable_restore(p, s, h, spec->exportable);
+	if (rv == CKR_OK && !pair) {
+		rv = secret_finish(p, s, h, spec, forced, a->kcv);
+		/* SoftHSM unwraps a value of any length and refuses only its first use: a key
+		 * that cannot even compute its KCV was not a key of the declared type and size. */
+		if (rv == CKR_MECHANISM_INVALID || rv == CKR_KEY_SIZE_RANGE || rv == CKR_KEY_TYPE_INCONSISTENT)
+			rv = CKR_WRAPPED_KEY_INVALID;
+	}
+	if (rv == CKR_OK && pair)
+		rv = pub_create_for_private(p, s, h, &a->new_id, spec, &pub);
+	if (rv == CKR_OK && pair)
+		rv = usage_restore(p, s, h, CKO_PRIVATE_KEY, forced, spec->usage);
+	if (rv == CKR_OK && !op_commit(a->op))
+		rv = CKR_HG_TIMEOUT;
+	if (rv == CKR_OK) {
+		handles_put(&p->handles, &a->new_id, cls, h);
+		if (pub != CK_INVALID_HANDLE)
+			handles_put(&p->handles, &a->new_id, CKO_PUBLIC_KEY, pub);
+		return rv;
+	}
+	if (rv == CKR_USER_NOT_LOGGED_IN)
+		(void)sess_login(p, s); /* private objects are destroyed only when logged in */
+	object_discard(p, s, h);
+	object_discard(p, s, pub);
+	a->kcv[0] = '\0';
+	return rv;
+}
+
 hg_err p11_unwrap(struct hg_p11 *p, const hg_uuid *unwrapping_id, enum hg_wrap_alg alg, const uint8_t *wrapped,
 		  size_t n, const hg_uuid *new_id, const struct hg_p11_keyspec *spec, char kcv[HG_KCV_HEX_LEN + 1])
 {
@@ -302,58 +406,26 @@ hg_err p11_unwrap(struct hg_p11 *p, const hg_uuid *unwrapping_id, enum hg_wrap_a
 		log_info("hsm: Ed25519 private keys cannot be imported");
 		return HG_E_INVALID;
 	}
-	bool pair = type_is_pair(spec->type);
-	struct p11_sess *s;
-	CK_OBJECT_HANDLE uk, h = CK_INVALID_HANDLE, pub = CK_INVALID_HANDLE;
-	CK_RV rv;
-	e = sess_borrow_key(p, unwrapping_id, alg == HG_WRAP_AES_KWP ? CKO_SECRET_KEY : CKO_PRIVATE_KEY, &s, &uk, &rv);
+	/* Never run twice, as p11_generate. */
+	struct p11_op *op;
+	e = op_begin(p, "unwrap", OP_CREATES, &op);
 	if (e != HG_OK)
 		return e;
-	/* Encrypt (for the KCV) or sign (for the EC public key) while the key is being made;
-	 * switched off afterwards unless the usage has it. */
-	unsigned forced = usage_needed_while_making(spec, true);
-	CK_OBJECT_CLASS cls = pair ? CKO_PRIVATE_KEY : CKO_SECRET_KEY;
-	struct hg_p11_keyspec made = *spec;
-	made.exportable = spec->exportable || !pair; /* see extractable_restore */
-	struct key_tmpl t;
-	tmpl_init(&t, cls, &made, new_id, spec->usage | forced);
-	struct wrap_mech wm;
-	wrap_mech_init(&wm, alg);
-	if (rv == CKR_OK && spec->halves) {
-		struct unwrap_src src = {&wm.m, uk, alg, wrapped, n};
-		rv = halves_make(p, s->h, new_id, spec, &src, kcv);
-		sess_return(p, s, rv);
-		return p11_rv_err(rv);
-	}
+	struct unwrap_args *a = op_alloc(op, sizeof *a);
+	*a = (struct unwrap_args){.op = op,
+				  .unwrapping_id = *unwrapping_id,
+				  .new_id = *new_id,
+				  .alg = alg,
+				  .wrapped = op_copy(op, wrapped, n),
+				  .n = n,
+				  .spec = *spec};
+	CK_RV rv = op_run(p, op, unwrap_body, a);
 	if (rv == CKR_OK)
-		rv = unwrap_data(p, s->h, &wm.m, uk, wrapped, n, &t, &h);
-	if (rv == CKR_OK)
-		rv = unwrapped_check(p, s->h, h, spec);
-	if (rv == CKR_OK && !pair)
-		rv = extractable_restore(p, s->h, h, spec->exportable);
-	if (rv == CKR_OK && !pair) {
-		rv = secret_finish(p, s->h, h, spec, forced, kcv);
-		/* SoftHSM unwraps a value of any length and refuses only its first use: a key
-		 * that cannot even compute its KCV was not a key of the declared type and size. */
-		if (rv == CKR_MECHANISM_INVALID || rv == CKR_KEY_SIZE_RANGE || rv == CKR_KEY_TYPE_INCONSISTENT)
-			rv = CKR_WRAPPED_KEY_INVALID;
+		memcpy(kcv, a->kcv, sizeof a->kcv);
+	e = op_end(p, op, rv);
+	if (e == HG_E_INTERNAL || e == HG_E_HSM_UNAVAILABLE) {
+		char nb[24];
+		log_error("hsm: unwrapping with %s failed: %s", alg_names[alg], p11_rv_name(rv, nb));
 	}
-	if (rv == CKR_OK && pair)
-		rv = pub_create_for_private(p, s->h, h, new_id, spec, &pub);
-	if (rv == CKR_OK && pair)
-		rv = usage_restore(p, s->h, h, CKO_PRIVATE_KEY, forced, spec->usage);
-	if (rv == CKR_OK) {
-		handles_put(&p->handles, new_id, cls, h);
-		if (pub != CK_INVALID_HANDLE)
-			handles_put(&p->handles, new_id, CKO_PUBLIC_KEY, pub);
-	} else {
-		object_discard(p, s->h, h);
-		object_discard(p, s->h, pub);
-		kcv[0] = '\0';
-	}
-	sess_return(p, s, rv);
-	e = p11_rv_err(rv);
-	if (e == HG_E_INTERNAL || e == HG_E_HSM_UNAVAILABLE)
-		log_error("hsm: unwrapping with %s failed: CKR 0x%08lx", alg_names[alg], (unsigned long)rv);
 	return e;
 }

@@ -55,7 +55,7 @@ static const struct ckey config_keys[] = {
     {"hsm", "module_env", C_ENV, CFG(hsm_env), false, NULL, 0, 0, 0},
     {"hsm", "openssl_legacy_provider", C_BOOL, CFG(hsm_openssl_legacy), false, NULL, 0, 0, 1},
     {"hsm", "operation_timeout_ms", C_UINT, CFG(hsm_op_timeout_ms), false, NULL, 2000, 0, 600000},
-    {"hsm", "generate_timeout_ms", C_UINT, CFG(hsm_generate_timeout_ms), false, NULL, 60000, 100, 3600000},
+    {"hsm", "long_operation_timeout_ms", C_UINT, CFG(hsm_long_timeout_ms), false, NULL, 60000, 100, 3600000},
     {"hsm", "health_interval_ms", C_UINT, CFG(hsm_health_interval_ms), false, NULL, 1000, 50, 600000},
     {"hsm", "breaker_failures", C_UINT, CFG(hsm_breaker_failures), false, NULL, 3, 1, 100000},
     {"hsm", "breaker_cooldown_ms", C_UINT, CFG(hsm_breaker_cooldown_ms), false, NULL, 2000, 0, 3600000},
