@@ -6,7 +6,11 @@
 #   VAR/tenants/  per-tenant ES256 key pairs for minting development tokens
 #   VAR/hsmgw.json the gateway's configuration
 #
-#   env.sh up VAR PORT BIN   create what is missing (reuse what exists), start PostgreSQL, migrate
+#   env.sh up VAR PORT BIN [faults]   create what is missing (reuse what exists), start PostgreSQL,
+#                            migrate; with "faults" (make test) the gateway's PKCS#11 module is
+#                            BIN/libfaultp11.so in front of SoftHSM, commanded through
+#                            VAR/hsm/faults.ctl (tests/faultp11/faultp11.c; no faults until a test
+#                            writes it), with short HSM deadlines for the fault tests
 #   env.sh down VAR          stop PostgreSQL
 #   env.sh pg-stop VAR | pg-start VAR   (for the outage tests)
 #
@@ -110,7 +114,20 @@ setup_tenants() {
 }
 
 write_config() {
-  local port=$1 t tenants=""
+  local port=$1 faults=${2:-} t tenants="" softhsm module env extra=""
+  softhsm=$(ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so 2>/dev/null | head -n 1)
+  module=$softhsm
+  env="\"SOFTHSM2_CONF\": \"$VAR/hsm/softhsm2.conf\""
+  if [ -n "$faults" ]; then
+    module=$faults
+    env+=", \"FAULTP11_MODULE\": \"$softhsm\", \"FAULTP11_CONTROL\": \"$VAR/hsm/faults.ctl\""
+    env+=", \"FAULTP11_LOG\": \"$VAR/hsm/faults.log\""
+    # Short enough for the fault tests to wait for, long enough for every other test; scaled
+    # with HSMGW_TEST_SLOW (make memcheck runs the daemon under valgrind).
+    extra="
+    \"operation_timeout_ms\": $((1000 * ${HSMGW_TEST_SLOW:-1})),
+    \"health_interval_ms\": 250,"
+  fi
   for t in acme globex; do
     tenants+="${tenants:+,}
     {\"name\": \"$t\", \"issuer\": \"https://$t.dev.hsmgw.invalid/\", \"audience\": \"hsmgw\",
@@ -127,11 +144,11 @@ write_config() {
     "pool_size": 32
   },
   "hsm": {
-    "module": "$(ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so 2>/dev/null | head -n 1)",
+    "module": "$module",
     "token_label": "hsmgw",
     "pin_file": "$VAR/hsm/user.pin",
-    "sessions": 32,
-    "module_env": {"SOFTHSM2_CONF": "$VAR/hsm/softhsm2.conf"},
+    "sessions": 32,$extra
+    "module_env": {$env},
     "openssl_legacy_provider": true
   },
   "audit": {
@@ -150,16 +167,21 @@ CONF
 
 case $cmd in
   up)
-    port=$3 bin=$4
+    port=$3 bin=$4 faults=
+    if [ "${5:-}" = faults ]; then
+      faults=$(realpath "$bin/libfaultp11.so")
+      [ -f "$faults" ] || { echo "env.sh: $faults is missing (make $bin/libfaultp11.so)" >&2; exit 1; }
+    fi
     mkdir -p "$VAR" "$VAR/audit-anchors"
     setup_hsm
+    rm -f "$VAR/hsm/faults.ctl" "$VAR/hsm/faults.log" # no fault survives a new set-up
     setup_tenants
     setup_pg
-    write_config "$port"
+    write_config "$port" "$faults"
     "$bin/hsmgwctl" --config "$VAR/hsmgw.json" migrate --dir migrations >/dev/null
     ;;
   down) [ -d "$PGDATA" ] && pg_stop || true ;;
   pg-stop) pg_stop ;;
   pg-start) pg_start ;;
-  *) echo "usage: env.sh up VAR PORT BIN | down VAR | pg-stop VAR | pg-start VAR" >&2; exit 2 ;;
+  *) echo "usage: env.sh up VAR PORT BIN [faults] | down VAR | pg-stop VAR | pg-start VAR" >&2; exit 2 ;;
 esac

@@ -29,7 +29,8 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
        echo $((20000 + RANDOM % 20000)))
 
 echo "== environment in $T (port $PORT)"
-"$here/env.sh" up "$VAR" "$PORT" "${builds[0]}" || { echo "environment set-up failed"; exit 1; }
+# The daemon runs on the fault-injecting PKCS#11 module (no faults until a test commands one).
+"$here/env.sh" up "$VAR" "$PORT" "${builds[0]}" faults || { echo "environment set-up failed"; exit 1; }
 # The tests also receive the SIEM feed as RFC 5424 syslog, on a socket they bind themselves.
 jq --arg s "$T/siem.sock" '.audit.siem_syslog = $s' "$VAR/hsmgw.json" >"$T/cfg.json" && mv "$T/cfg.json" "$VAR/hsmgw.json"
 # Two more tenants with quotas, for the limit tests (they share acme's signing key), and a

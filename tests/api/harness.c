@@ -660,3 +660,49 @@ bool h_log_wait_for(const char *s)
 	}
 	return false;
 }
+
+/* ---- HSM faults ---- */
+
+/* The value of NAME in the configuration's hsm.module_env, or NULL. */
+static const char *module_env(const char *name)
+{
+	size_t n = strlen(name);
+	for (char **e = h_cfg->hsm_env; e && *e; e++)
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
+}
+
+void h_faults(const char *rules)
+{
+	const char *ctl = module_env("FAULTP11_CONTROL"), *log = module_env("FAULTP11_LOG");
+	ck_assert_msg(ctl && log, "the daemon does not run on faultp11 (hsm.module_env has no FAULTP11_CONTROL or "
+				  "FAULTP11_LOG; deploy/dev/env.sh up ... faults sets them)");
+	char *tmp;
+	if (asprintf(&tmp, "%s.tmp", ctl) < 0)
+		abort();
+	FILE *f = fopen(tmp, "w");
+	ck_assert_msg(f != NULL, "cannot write %s", tmp);
+	fprintf(f, "%s\n", rules ? rules : "");
+	ck_assert_int_eq(fclose(f), 0);
+	FILE *l = fopen(log, "w"); /* emptied first: what fires from here on is the new rules' */
+	if (l)
+		fclose(l);
+	ck_assert_msg(rename(tmp, ctl) == 0, "cannot replace %s", ctl);
+	free(tmp);
+}
+
+long h_faults_fired(const char *fn)
+{
+	const char *log = module_env("FAULTP11_LOG");
+	ck_assert_msg(log != NULL, "the daemon does not run on faultp11");
+	FILE *f = fopen(log, "r");
+	long n = 0;
+	char line[256];
+	size_t fl = fn ? strlen(fn) : 0;
+	while (f && fgets(line, sizeof line, f))
+		n += !fn || (strncmp(line, fn, fl) == 0 && line[fl] == ' ');
+	if (f)
+		fclose(f);
+	return n;
+}

@@ -170,6 +170,14 @@ char *h_daemon_log(size_t *n);
 /* Waits (up to 3 s, times HSMGW_TEST_SLOW) until the daemon's log mentions s. */
 bool h_log_wait_for(const char *s);
 
+/* ---- HSM faults: the daemon's PKCS#11 module is tests/faultp11 (deploy/dev/env.sh) ---- */
+/* Commands the module: rules in the control file's format (tests/faultp11/faultp11.c), or NULL
+ * for no faults. Replaces the file at once (the module reads it at its next call) and empties
+ * the record of fired faults. Fails the test if the daemon does not run on faultp11. */
+void h_faults(const char *rules);
+/* How many faults fired since the last h_faults, on function fn (NULL: on any). */
+long h_faults_fired(const char *fn);
+
 /* ---- the TCases, one per file ---- */
 TCase *tcase_keys(void);
 TCase *tcase_tenants(void);
@@ -186,5 +194,6 @@ TCase *tcase_batch(void);
 TCase *tcase_metrics(void);
 TCase *tcase_limits(void);
 TCase *tcase_tls(void);
+TCase *tcase_faults(void);
 
 #endif

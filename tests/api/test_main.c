@@ -1,7 +1,8 @@
 /* hsmgw API tests: Check + libcurl against a running hsmgwd, its PostgreSQL and SoftHSM.
  * deploy/dev/test.sh starts a fresh daemon and runs this with HSMGW_TEST_* set (harness.h).
  * The robustness TCase sends inputs that could bring the daemon down, so it runs after the
- * others; the outage TCase stops and restarts PostgreSQL, so it runs last. */
+ * others, as does the faults TCase (it makes the HSM fail and hang); the outage TCase stops and
+ * restarts PostgreSQL, so it runs last. */
 #include <stdlib.h>
 
 #include "harness.h"
@@ -17,7 +18,7 @@ int main(void)
 	    tcase_crypto,     tcase_audit,          tcase_audit_proof,     tcase_km_types, tcase_km_lifecycle,
 	    tcase_km_io,      tcase_crypto_interop, tcase_crypto_interop2, tcase_batch,    tcase_payments,
 	    tcase_tokens,     tcase_metrics,        tcase_limits,          tcase_tls,      tcase_secrets,
-	    tcase_robustness, tcase_outage};
+	    tcase_robustness, tcase_faults,         tcase_outage};
 	for (size_t i = 0; i < sizeof tcases / sizeof *tcases; i++) {
 		TCase *tc = tcases[i]();
 		/* 1000 tokens through the sanitized daemon (full malloc stacks) take tens of seconds. */

@@ -264,6 +264,7 @@ int main(void)
 	SRunner *sr = srunner_create(suite_p11_generate());
 	srunner_add_suite(sr, suite_p11_wrap());
 	srunner_add_suite(sr, suite_tokens_ff1());
+	srunner_add_suite(sr, suite_p11_faults());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -54,5 +54,6 @@ void p11t_known_kek_destroy(struct known_kek *k);
 Suite *suite_p11_generate(void);
 Suite *suite_p11_wrap(void);
 Suite *suite_tokens_ff1(void);
+Suite *suite_p11_faults(void);
 
 #endif
