@@ -135,6 +135,14 @@ hg_err p11_destroy(struct hg_p11 *p, const hg_uuid *id) HG_WARN_UNUSED;
  * forgets their handles. HG_OK also when none was there, so it can be repeated. */
 hg_err p11_destroy_all(struct hg_p11 *p, const hg_uuid *id) HG_WARN_UNUSED;
 
+/* The CKA_IDs of the gateway's key objects on the token, read from the token itself (never
+ * from the handle cache): every secret, private or public key token object whose CKA_ID is 16
+ * bytes and whose CKA_LABEL is that ID's UUID text, as p11_generate and p11_unwrap make them.
+ * An ID several objects share (a key pair's) is listed once; the list is sorted by bytes. For
+ * the start-up reconciliation (keys/reconcile.c): one search over every object on the token.
+ * On HG_OK *ids is malloc'd (*n entries): the caller frees it. */
+hg_err p11_enumerate(struct hg_p11 *p, hg_uuid **ids, size_t *n) HG_WARN_UNUSED;
+
 /* The public key of a pair as DER SubjectPublicKeyInfo. type is the pair's type (RSA, EC or
  * Ed25519); a key of another type is HG_E_KEY_USAGE, a secret type HG_E_INVALID, a missing
  * key HG_E_KEY_STATE. On HG_OK *der is malloc'd: the caller frees it with free(). */
