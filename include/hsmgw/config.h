@@ -95,6 +95,9 @@ struct hg_config {
 	unsigned auth_token_cache_s;       /* … for at most this long (and never past their exp) */
 	unsigned keys_cache_entries;       /* key metadata remembered per instance (0: none) */
 	unsigned keys_cache_ms;            /* … for at most this long: another instance's change is seen within it */
+	/* other instances' key changes younger than this defer the start-up clean-up of HSM objects
+	 * without a key version (keys/reconcile.c) */
+	unsigned keys_reconcile_grace_s;
 
 	char *log_level;
 	char *process_user; /* the user the daemon becomes once it has started (NULL: stays who it is) */

@@ -179,6 +179,37 @@ struct hg_scheduler *scheduler_start(const struct hg_keys *keys, unsigned interv
 /* Stops it after the pass in progress. NULL is fine. */
 void scheduler_stop(struct hg_scheduler *s);
 
+/* ---- start-up reconciliation of the HSM with the metadata (keys/reconcile.c) ----
+ * A crash (kill -9, power loss) between an HSM change and its metadata leaves one of two
+ * things: an object without a key version (a create, rotation or import that had generated or
+ * unwrapped the key but not yet committed its row), or a key version whose object is gone (a
+ * destruction that had destroyed the objects but not yet recorded it). keys_reconcile finds
+ * both and repairs what it safely can; the README ("Failure behaviour") states the rules. */
+struct hg_reconcile_opts {
+	const char *own_chain; /* this process's audit chain, whose open intents are dead (NULL: none) */
+	unsigned grace_s;      /* open intents of other chains younger than this defer the orphans' clean-up */
+	bool dry_run;          /* find and count only: change nothing, write no audit rows */
+};
+#define HG_RC_LIST 16
+struct hg_reconcile_report {
+	size_t objects;  /* distinct CKA_IDs of gateway key objects on the token */
+	size_t versions; /* key versions in the database */
+	size_t orphans;  /* of those IDs, the ones no live key version owns */
+	size_t orphans_destroyed, orphans_failed;
+	bool deferred;                   /* orphans were left alone: another instance may be creating keys */
+	size_t others_young;             /* … its open intents younger than grace_s */
+	size_t missing;                  /* live key versions whose objects are not on the token (left as they are) */
+	size_t destructions_completed;   /* interrupted destructions finished (key now destroyed) */
+	size_t intents_closed;           /* this chain's open intents closed with an hsm.reconcile.close row */
+	hg_uuid orphan_ids[HG_RC_LIST];  /* the first orphans' CKA_IDs */
+	hg_uuid missing_ids[HG_RC_LIST]; /* the first missing versions' CKA_IDs */
+};
+/* Runs one reconciliation (the daemon: once at start, before it serves; hsmgwctl keys
+ * reconcile). Fills *out; HG_OK unless the token or the database could not be read (nothing is
+ * changed then). */
+hg_err keys_reconcile(const struct hg_keys *k, const struct hg_reconcile_opts *o,
+		      struct hg_reconcile_report *out) HG_WARN_UNUSED;
+
 /* True if s has the canonical UUID form, which names may never take. */
 bool keys_looks_like_uuid(const char *s);
 

@@ -214,6 +214,36 @@ hg_err store_audit_walk(struct hg_db_conn *c, const char *chain_id,
 hg_err store_audit_checkpoints(struct hg_db_conn *c, const char *chain_id, struct hg_audit_checkpoint **out,
 			       size_t *n) HG_WARN_UNUSED;
 
+/* ---- start-up reconciliation of the HSM with the metadata (store/reconcile.c) ---- */
+/* A key version as the reconciliation sees it. */
+struct hg_rc_version {
+	hg_uuid hsm_id; /* its objects' CKA_ID */
+	hg_uuid key_id;
+	char tenant[64];
+	int version;
+	char state[16];     /* the version's: primary, active, retired, destroyed */
+	char key_state[24]; /* the key's */
+	bool destroy_due;   /* the key is destroy_scheduled and its destroy_at has passed */
+};
+/* Every key version of every tenant. *out is malloc'd (*n entries): the caller frees it. */
+hg_err store_rc_versions(struct hg_db *db, struct hg_rc_version **out, size_t *n) HG_WARN_UNUSED;
+
+/* An open intent: an intent row with no later row of its request id in its chain. */
+struct hg_rc_intent {
+	int64_t id;
+	char request_id[129];
+	char operation[64];
+	char tenant[64]; /* "" when none */
+	bool has_key;
+	hg_uuid key_id;
+	int key_version;
+};
+/* The open intents of chain own_chain (NULL: none), of any age, in chain order (*own is
+ * malloc'd, *n_own entries: the caller frees it); and in *others_young how many open intents
+ * of every other chain are younger than young_s seconds (by the database's clock). */
+hg_err store_rc_intents(struct hg_db *db, const char *own_chain, unsigned young_s, struct hg_rc_intent **own,
+			size_t *n_own, size_t *others_young) HG_WARN_UNUSED;
+
 /* ---- migrations ---- */
 /* Applies every not yet applied NNN_name.sql file of dir in order, each in its own
  * transaction, under an advisory lock, recording them in schema_migrations. Progress goes to

@@ -1,5 +1,5 @@
-/* hsmgwctl: the admin tool. migrate, token (development), config check, lifecycle run, audit
- * verify and public-key. */
+/* hsmgwctl: the admin tool. migrate, token (development), config check, lifecycle run, keys
+ * reconcile, audit verify and public-key. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +25,9 @@ static void usage(FILE *f)
 		   "  lifecycle run [--at TIME]           apply the time-driven key changes due at TIME\n"
 		   "                                      (RFC 3339; default now): activation, expiry,\n"
 		   "                                      retirement, automatic rotation, destruction\n"
+		   "  keys reconcile [--dry-run]          find HSM objects without a key version (destroyed)\n"
+		   "                                      and key versions without their HSM object (reported),\n"
+		   "                                      as hsmgwd does at start; prints a JSON summary\n"
 		   "  audit verify --public-key PEM [--anchors DIR] [--conninfo C]\n"
 		   "                                      recompute every audit chain and check every signed\n"
 		   "                                      checkpoint; needs only read access to the database\n"
@@ -155,6 +158,64 @@ static int cmd_lifecycle(const struct hg_config *cfg, int argc, char **argv)
 	return e == HG_OK && failed == 0 ? 0 : 1;
 }
 
+/* The daemon's start-up reconciliation on demand. Its own chain (<chain>-ctl), so every
+ * running gateway's recent intents defer the destruction of objects without a key version. */
+static int cmd_keys(const struct hg_config *cfg, int argc, char **argv)
+{
+	bool dry = argc == 3 && strcmp(argv[2], "--dry-run") == 0;
+	if (argc < 2 || strcmp(argv[1], "reconcile") != 0 || (argc == 3 && !dry) || argc > 3) {
+		usage(stderr);
+		return 2;
+	}
+	char err[512];
+	struct hg_p11 *p11 = p11_open(cfg, err, sizeof err);
+	if (!p11) {
+		fprintf(stderr, "hsmgwctl: %s\n", err);
+		return 1;
+	}
+	struct hg_db *db = db_open(cfg->db_conninfo, 1, cfg->db_wait_ms);
+	char chain[160];
+	snprintf(chain, sizeof chain, "%s-ctl", cfg->audit_chain_id);
+	struct hg_audit_signer *signer = dry ? NULL : audit_signer_open(p11, err, sizeof err);
+	if (!dry && !signer)
+		fprintf(stderr, "hsmgwctl: %s; this run's audit rows get no checkpoint\n", err);
+	struct hg_audit *audit = dry ? NULL : audit_start(cfg, chain, signer);
+	struct hg_keys keys = {.db = db, .p11 = p11, .audit = audit};
+	struct hg_reconcile_report r;
+	const struct hg_reconcile_opts o = {.own_chain = chain, .grace_s = cfg->keys_reconcile_grace_s, .dry_run = dry};
+	hg_err e = keys_reconcile(&keys, &o, &r);
+	if (e == HG_OK) {
+		json_t *orphans = json_array(), *missing = json_array();
+		char id[HG_UUID_STR_LEN + 1];
+		for (size_t i = 0; i < r.orphans && i < HG_RC_LIST; i++) {
+			uuid_format(&r.orphan_ids[i], id);
+			json_array_append_new(orphans, json_string(id));
+		}
+		for (size_t i = 0; i < r.missing && i < HG_RC_LIST; i++) {
+			uuid_format(&r.missing_ids[i], id);
+			json_array_append_new(missing, json_string(id));
+		}
+		json_t *j = json_pack("{s:b, s:I, s:I, s:I, s:o, s:I, s:I, s:b, s:I, s:o, s:I, s:I}", "dry_run", dry,
+				      "objects", (json_int_t)r.objects, "versions", (json_int_t)r.versions, "orphans",
+				      (json_int_t)r.orphans, "orphan_ids", orphans, "orphans_destroyed",
+				      (json_int_t)r.orphans_destroyed, "orphans_failed", (json_int_t)r.orphans_failed,
+				      "deferred", r.deferred, "missing", (json_int_t)r.missing, "missing_ids", missing,
+				      "destructions_completed", (json_int_t)r.destructions_completed, "intents_closed",
+				      (json_int_t)r.intents_closed);
+		json_dumpf(j, stdout, JSON_COMPACT);
+		putchar('\n');
+		json_decref(j);
+	} else {
+		fprintf(stderr, "hsmgwctl: keys reconcile: %s\n", hg_err_code(e));
+	}
+	audit_stop(audit);
+	audit_signer_close(signer);
+	db_close(db);
+	p11_close(p11);
+	/* 3: something is left for an operator (as audit verify's 3: look at it). */
+	return e != HG_OK ? 1 : r.missing || r.orphans_failed || (!dry && r.deferred) ? 3 : 0;
+}
+
 static char *read_file(const char *path)
 {
 	FILE *f = fopen(path, "r");
@@ -264,6 +325,8 @@ int main(int argc, char **argv)
 		rc = cmd_token(cfg, sub_argc, sub_argv);
 	} else if (strcmp(cmd, "lifecycle") == 0) {
 		rc = cmd_lifecycle(cfg, sub_argc, sub_argv);
+	} else if (strcmp(cmd, "keys") == 0) {
+		rc = cmd_keys(cfg, sub_argc, sub_argv);
 	} else if (strcmp(cmd, "audit") == 0) {
 		rc = cmd_audit(cfg, sub_argc, sub_argv);
 	} else if (strcmp(cmd, "config") == 0 && sub_argc == 2 && strcmp(sub_argv[1], "check") == 0) {

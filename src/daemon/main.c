@@ -1,7 +1,7 @@
 /* hsmgwd: loads the configuration, opens the HSM, the database pool and the audit writer,
- * and serves until SIGINT or SIGTERM; then stops accepting connections, lets the requests in
- * flight finish (http.shutdown_timeout_ms), flushes the audit queue, logs out of the HSM and
- * closes its sessions. */
+ * reconciles the HSM with the key metadata, and serves until SIGINT or SIGTERM; then stops
+ * accepting connections, lets the requests in flight finish (http.shutdown_timeout_ms),
+ * flushes the audit queue, logs out of the HSM and closes its sessions. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,6 +10,7 @@
 #include <sys/prctl.h>
 
 #include "hsmgw/api.h"
+#include "hsmgw/keys.h"
 #include "hsmgw/metrics.h"
 
 static void usage(void)
@@ -96,6 +97,15 @@ int main(int argc, char **argv)
 	app.signer = signer;
 	app.keys.audit = audit; /* intent rows before HSM changes, and the scheduler's rows */
 	app.audit = audit;
+#ifndef HSMGW_BENCH_NO_AUDIT
+	/* Before serving: what a crash of this instance (or another) left half done between the
+	 * HSM and the metadata (README, "Failure behaviour"). Not fatal: a token or database that
+	 * cannot be read now is reconciled at the next start. */
+	struct hg_reconcile_report rep;
+	const struct hg_reconcile_opts ro = {.own_chain = cfg->audit_chain_id, .grace_s = cfg->keys_reconcile_grace_s};
+	if (keys_reconcile(&app.keys, &ro, &rep) != HG_OK)
+		log_error("start: the HSM could not be reconciled with the key metadata; the next start tries again");
+#endif
 	app.auth = auth;
 	if (!(app.metrics = req_metrics_new(api_n_routes, cfg->n_tenants))) {
 		log_error("start: out of memory");

@@ -76,6 +76,7 @@ static const struct ckey config_keys[] = {
     {"auth", "token_cache_seconds", C_UINT, CFG(auth_token_cache_s), false, NULL, 300, 1, 3600},
     {"keys", "cache_entries", C_UINT, CFG(keys_cache_entries), false, NULL, 4096, 0, 1048576},
     {"keys", "cache_ms", C_UINT, CFG(keys_cache_ms), false, NULL, 1000, 1, 60000},
+    {"keys", "reconcile_grace_seconds", C_UINT, CFG(keys_reconcile_grace_s), false, NULL, 300, 0, 86400},
     {"log", "level", C_STR, CFG(log_level), false, "info", 0, 0, 0},
     {"process", "user", C_STR, CFG(process_user), false, NULL, 0, 0, 0},
 };
