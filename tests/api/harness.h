@@ -188,6 +188,7 @@ TCase *tcase_ops(void);
 TCase *tcase_audit(void);
 TCase *tcase_audit_proof(void);
 TCase *tcase_secrets(void);
+TCase *tcase_crash(void);
 TCase *tcase_robustness(void);
 TCase *tcase_outage(void);
 TCase *tcase_batch(void);

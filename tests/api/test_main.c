@@ -14,15 +14,17 @@ int main(void)
 	h_init();
 	Suite *s = suite_create("hsmgw-api");
 	TCase *(*const tcases[])(void) = {
-	    tcase_ops,        tcase_auth,           tcase_protocol,        tcase_keys,     tcase_tenants,
-	    tcase_crypto,     tcase_audit,          tcase_audit_proof,     tcase_km_types, tcase_km_lifecycle,
-	    tcase_km_io,      tcase_crypto_interop, tcase_crypto_interop2, tcase_batch,    tcase_payments,
-	    tcase_tokens,     tcase_metrics,        tcase_limits,          tcase_tls,      tcase_secrets,
-	    tcase_robustness, tcase_faults,         tcase_outage};
+	    tcase_ops,    tcase_auth,           tcase_protocol,        tcase_keys,     tcase_tenants,
+	    tcase_crypto, tcase_audit,          tcase_audit_proof,     tcase_km_types, tcase_km_lifecycle,
+	    tcase_km_io,  tcase_crypto_interop, tcase_crypto_interop2, tcase_batch,    tcase_payments,
+	    tcase_tokens, tcase_metrics,        tcase_limits,          tcase_tls,      tcase_secrets,
+	    tcase_crash,  tcase_robustness,     tcase_faults,          tcase_outage};
 	for (size_t i = 0; i < sizeof tcases / sizeof *tcases; i++) {
 		TCase *tc = tcases[i]();
-		/* 1000 tokens through the sanitized daemon (full malloc stacks) take tens of seconds. */
-		tcase_set_timeout(tc, tcases[i] == tcase_tokens ? H_LONG_TIMEOUT_S : H_TIMEOUT_S);
+		/* 1000 tokens through the sanitized daemon (full malloc stacks) take tens of seconds; the
+		 * crash tests start and stop gateways of their own. */
+		tcase_set_timeout(tc, tcases[i] == tcase_tokens || tcases[i] == tcase_crash ? H_LONG_TIMEOUT_S
+											    : H_TIMEOUT_S);
 		suite_add_tcase(s, tc);
 	}
 	SRunner *sr = srunner_create(s);
