@@ -135,3 +135,17 @@ bench-soak:
 
 clean:
 	rm -rf build build-asan
+
+# ---- the soak (issue 9, deploy/dev/soak.sh): long, not part of make test ----
+# SOAK_SECONDS (600) of bounded loopback load (SOAK_RATE req/s, default 40) from build/soakload
+# against the sanitized daemon on the fault-injecting PKCS#11 module, with random HSM faults,
+# PostgreSQL restarts and kill -9 restarts; then every request id answered 2xx is looked up in
+# the audit trail, the trail is verified and the daemon's logs are searched for sanitizer reports.
+.PHONY: soak
+$(B)/soakload: $(B)/tests/soak/soakload.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libcurl jansson libcrypto) -pthread
+
+soak: deps
+	@$(MAKE) --no-print-directory B=build build build/soakload build/libfaultp11.so
+	@$(MAKE) --no-print-directory B=build-asan SAN=1 build
+	@deploy/dev/soak.sh build-asan build
