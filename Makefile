@@ -119,6 +119,7 @@ test: deps
 	@$(MAKE) --no-print-directory format-check lint-openapi
 	@$(MAKE) --no-print-directory build $(B)/test-unit $(B)/test-p11 $(B)/test-api $(B)/libfaultp11.so
 	@$(MAKE) --no-print-directory B=build-asan SAN=1 build build-asan/test-unit build-asan/test-p11 build-asan/test-api
+	@$(MAKE) --no-print-directory fuzz-build
 	@deploy/dev/test.sh build build-asan
 
 # Benchmarks (bench/run.sh): the raw PKCS#11 and libmicrohttpd ceilings, then hsmgw end to
@@ -135,6 +136,39 @@ bench-soak:
 
 clean:
 	rm -rf build build-asan
+
+# ---- fuzzing (tests/fuzz/): libFuzzer targets, built with clang into build-fuzz/ ----
+# Each tests/fuzz/fuzz_<name>.c is one target; its seeds are tests/fuzz/corpus/<name>/ and its
+# dictionary, if any, tests/fuzz/<name>.dict. The library is compiled again with clang and
+# -fsanitize=fuzzer-no-link,address,undefined (-Wformat-nonliteral is off: clang, unlike gcc,
+# warns on vsnprintf with a va_list format) and linked without the OpenAPI blob.
+.PHONY: fuzz fuzz-build
+FUZZ_CC ?= clang
+FUZZ_B := build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS = $(filter-out -O2,$(CFLAGS)) -O1 -Wno-format-nonliteral $(FUZZ_SAN)
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_B)/%.o) $(FUZZ_B)/tests/fuzz/openapi_stub.o
+
+$(FUZZ_B)/%.o: %.c $(wildcard include/hsmgw/*.h src/*/*_internal.h tests/fuzz/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_B)/libhsmgw.a: $(FUZZ_LIB_OBJ)
+	ar rcs $@ $^
+
+$(FUZZ_B)/fuzz_%: $(FUZZ_B)/tests/fuzz/fuzz_%.o $(FUZZ_B)/libhsmgw.a
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+
+fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_B)/fuzz_%)
+.SECONDARY: $(FUZZ_TARGETS:%=$(FUZZ_B)/tests/fuzz/fuzz_%.o)
+
+# Runs every target for FUZZ_SECONDS on its seeds; what it finds is kept in
+# build-fuzz/corpus/<name>/ (read again next time; the seeds in git are never written to),
+# crashes in build-fuzz/crashes/<name>/. One line per target: executions, exec/s, crashes.
+fuzz: fuzz-build
+	@tests/fuzz/run.sh $(FUZZ_B) $(FUZZ_SECONDS) $(FUZZ_B) $(FUZZ_TARGETS)
 
 # ---- the soak (issue 9, deploy/dev/soak.sh): long, not part of make test ----
 # SOAK_SECONDS (600) of bounded loopback load (SOAK_RATE req/s, default 40) from build/soakload
