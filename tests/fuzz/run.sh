@@ -17,11 +17,12 @@ status=0
 for t in "$@"; do
   corpus=$out/corpus/$t crashes=$out/crashes/$t log=$out/logs/$t.log
   mkdir -p "$corpus" "$crashes" "$out/logs"
-  dict=()
+  dict=() seeds=()
   [ -f "$here/$t.dict" ] && dict=(-dict="$here/$t.dict")
+  [ -d "$here/corpus/$t" ] && seeds=("$here/corpus/$t")
   before=$(find "$crashes" -type f | wc -l)
   "$build/fuzz_$t" -max_total_time="$seconds" -timeout=10 -print_final_stats=1 -artifact_prefix="$crashes/" \
-    "${dict[@]}" "$corpus" "$here/corpus/$t" >"$log" 2>&1
+    "${dict[@]}" "$corpus" "${seeds[@]}" >"$log" 2>&1
   rc=$?
   execs=$(awk '/^stat::number_of_executed_units:/ {n = $2} END {print n + 0}' "$log")
   rate=$(awk '/^stat::average_exec_per_sec:/ {n = $2} END {print n + 0}' "$log")
