@@ -21,9 +21,20 @@ hg_err api_ops_healthz(struct hg_request *req)
 hg_err api_ops_readyz(struct hg_request *req)
 {
 	struct hg_app *app = app_of(req);
-	bool hsm = p11_ping(app->p11) == HG_OK, db = db_ping(app->db) == HG_OK;
-	http_reply(req, hsm && db ? 200 : 503,
-		   json_pack("{s:s, s:s}", "hsm", hsm ? "ok" : "down", "database", db ? "ok" : "down"));
+	struct hg_p11_health h;
+	p11_health(app->p11, &h);
+	bool db = db_ping(app->db) == HG_OK;
+	json_t *body = json_pack("{s:s, s:s}", "hsm", h.up ? "ok" : "down", "database", db ? "ok" : "down");
+	/* What is down, and why: for the operator, who reads it next to the logs. */
+	if (body && (!h.up || !db)) {
+		json_t *why = json_object();
+		if (!h.up)
+			json_object_set_new(why, "hsm", json_string(h.reason));
+		if (!db)
+			json_object_set_new(why, "database", json_string("PostgreSQL does not answer"));
+		json_object_set_new(body, "reasons", why);
+	}
+	http_reply(req, h.up && db ? 200 : 503, body);
 	return HG_OK;
 }
 

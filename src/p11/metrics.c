@@ -85,7 +85,23 @@ void p11_metrics(struct hg_p11 *p, struct hg_prom *out)
 		    (double)atomic_load_explicit(&p->stats.waited, memory_order_relaxed));
 	prom_family(out, "hsmgw_hsm_session_wait_seconds", "histogram", "How long those borrowers waited.");
 	prom_hist(out, "hsmgw_hsm_session_wait_seconds", labels, &p->stats.waits);
-	prom_family(out, "hsmgw_hsm_up", "gauge", "Whether the token answered this scrape (C_GetSessionInfo).");
-	prom_labels(labels, sizeof labels, "node", p->info.node, (const char *)NULL);
-	prom_sample(out, "hsmgw_hsm_up", labels, p11_ping(p) == HG_OK ? 1 : 0);
+	struct hg_p11_health h;
+	p11_health(p, &h);
+	prom_family(out, "hsmgw_hsm_up", "gauge", "Whether the node is up (health check and circuit breaker).");
+	prom_sample(out, "hsmgw_hsm_up", labels, h.up ? 1 : 0);
+	static const struct {
+		const char *name, *help;
+	} counters[] = {
+	    {"hsmgw_hsm_operations_timed_out_total",
+	     "Operations given up at their deadline (hsm.operation_timeout_ms)."},
+	    {"hsmgw_hsm_operations_refused_total", "Operations refused at once because the node was down."},
+	    {"hsmgw_hsm_relogins_total", "Logins redone after the token lost them."},
+	    {"hsmgw_hsm_sessions_replaced_total", "Sessions closed and opened again after a failure."},
+	    {"hsmgw_hsm_downs_total", "Times the node was marked down."},
+	};
+	const uint64_t values[] = {h.ops_timed_out, h.ops_refused, h.relogins, h.sessions_replaced, h.downs};
+	for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
+		prom_family(out, counters[i].name, "counter", counters[i].help);
+		prom_sample(out, counters[i].name, labels, (double)values[i]);
+	}
 }

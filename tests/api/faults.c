@@ -183,6 +183,13 @@ START_TEST(test_device_error_is_503_then_the_breaker_stops_calls_then_it_recover
 		      "a request reached the HSM while its node was down (%ld calls)", h_faults_fired("C_Encrypt"));
 	ck_assert(log_grows("hsm: hsm-0 is DOWN: ", downs));
 	ck_assert(log_count("CKR_DEVICE_ERROR; requests fail with 503") > 0);
+	/* /readyz names the part that is down, and why. */
+	struct h_resp *ready = h_get("/readyz", NULL, NULL);
+	h_assert_status(ready, 503);
+	const char *why = json_string_value(json_object_get(json_object_get(ready->json, "reasons"), "hsm"));
+	ck_assert_msg(why && strstr(why, "CKR_DEVICE_ERROR"), "/readyz: %s", ready->body);
+	ck_assert_ptr_null(json_object_get(json_object_get(ready->json, "reasons"), "database"));
+	h_resp_free(ready);
 
 	h_faults(NULL);
 	long st = post_until_ok(p, ENC_BODY, recovery_us());

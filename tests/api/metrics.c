@@ -178,6 +178,12 @@ START_TEST(test_v1_hsm_describes_the_configured_token_and_needs_hsm_read)
 	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(node, "sessions"), "total")),
 			 h_cfg->hsm_sessions);
 	ck_assert_str_eq(json_string_value(json_object_get(node, "health")), "ok");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(node, "status"), "state")), "up");
+	json_t *sessions = json_object_get(node, "sessions");
+	ck_assert_int_eq(json_integer_value(json_object_get(sessions, "idle")) +
+			     json_integer_value(json_object_get(sessions, "busy")) +
+			     json_integer_value(json_object_get(sessions, "abandoned")),
+			 h_cfg->hsm_sessions);
 	ck_assert_ptr_null(strstr(r->body, "pin"));
 	h_resp_free(r);
 	h_assert_audit(rid, .tenant = "acme", .caller = h_sub("acme"), .operation = "hsm.info", .outcome = "success",
