@@ -80,11 +80,13 @@ const struct hg_ff1_aes *ff1_hsm_bind(struct hg_ff1_hsm *b, struct hg_p11 *p, co
  * format byte ‖ leading ‖ trailing ‖ luhn ‖ the leading digits ‖ "|" ‖ the trailing digits. */
 enum hg_token_mode { HG_TOKEN_FPE, HG_TOKEN_DETERMINISTIC };
 #define HG_TOKEN_MIN_SECRET 5 /* digits actually tokenized, at least (a domain of 10^5) */
+/* Digits kept in clear at either end, at most: the tweak holds them both (HG_FF1_TWEAK_MAX). */
+#define HG_TOKEN_MAX_PRESERVE 19
 
 struct hg_token_spec {
 	enum hg_token_mode mode;
 	bool pan;                   /* PAN: 12–19 digits; otherwise any 6–64 digits */
-	unsigned leading, trailing; /* digits kept in clear */
+	unsigned leading, trailing; /* digits kept in clear, each 0…HG_TOKEN_MAX_PRESERVE */
 	bool luhn;
 	const char *tenant;
 	hg_uuid key_id; /* the key's UUID (not a version's): tokens survive nothing else */

@@ -34,8 +34,9 @@ static hg_err preserve_of(struct hg_request *req, const json_t *p, bool pan, uns
 		bool l = strcmp(k, "leading") == 0, t = strcmp(k, "trailing") == 0;
 		if (!l && !t)
 			return http_fail(req, HG_E_INVALID, "preserve has leading and trailing only");
-		if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 19)
-			return http_fail(req, HG_E_INVALID, "preserve.%s is an integer from 0 to 19", k);
+		if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > HG_TOKEN_MAX_PRESERVE)
+			return http_fail(req, HG_E_INVALID, "preserve.%s is an integer from 0 to %d", k,
+					 HG_TOKEN_MAX_PRESERVE);
 		*(l ? lead : trail) = (unsigned)json_integer_value(v);
 	}
 	return HG_OK;

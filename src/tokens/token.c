@@ -41,6 +41,10 @@ static void luhn_fix(char *d, size_t n, size_t pos)
 	}
 }
 
+/* The longest tweak: "HGT1", the key's UUID, the tenant's length and at most 63 bytes of it,
+ * five option bytes, the preserved digits and "|". */
+_Static_assert(4 + 16 + 1 + 63 + 5 + 2 * HG_TOKEN_MAX_PRESERVE + 1 <= HG_FF1_TWEAK_MAX, "a tweak must fit its buffer");
+
 static size_t tweak_of(const struct hg_token_spec *s, const char *in, size_t n, uint8_t *t)
 {
 	size_t k = 0, tl = strlen(s->tenant);
@@ -124,6 +128,11 @@ hg_err token_one(const struct hg_token_keys *k, const struct hg_token_spec *s, b
 	}
 	if (s->pan ? n < 12 || n > 19 : n < 6 || n > HG_FF1_MAX_LEN) {
 		*why = s->pan ? "a PAN has 12 to 19 digits" : "a value has 6 to 64 digits";
+		return HG_E_INVALID;
+	}
+	/* The tweak has room for this many preserved digits, no more (HG_FF1_TWEAK_MAX). */
+	if (s->leading > HG_TOKEN_MAX_PRESERVE || s->trailing > HG_TOKEN_MAX_PRESERVE) {
+		*why = "at most 19 digits are preserved at either end";
 		return HG_E_INVALID;
 	}
 	if (s->leading + s->trailing + (s->luhn ? 1u : 0u) + HG_TOKEN_MIN_SECRET > n) {

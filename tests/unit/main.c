@@ -15,6 +15,7 @@ int main(void)
 	srunner_add_suite(sr, suite_payments());
 	srunner_add_suite(sr, suite_keycache());
 	srunner_add_suite(sr, suite_privs());
+	srunner_add_suite(sr, suite_tokens());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

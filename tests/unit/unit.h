@@ -15,5 +15,6 @@ Suite *suite_pinblock(void);
 Suite *suite_payments(void);
 Suite *suite_keycache(void);
 Suite *suite_privs(void);
+Suite *suite_tokens(void);
 
 #endif
