@@ -1,8 +1,8 @@
 /* Listing the gateway's key objects on the token, for the start-up reconciliation of the HSM
  * with the key metadata (keys/reconcile.c). Never on a request's path: one operation finds every
  * token object, then operations of up to BATCH objects read three attributes of each (object
- * handles hold for every session of the process), so that no single operation outlives
- * hsm.operation_timeout_ms on a token with many keys. */
+ * handles hold for every session of the process). Both walk the whole token, so both take the
+ * long deadline of searches (op_searching: hsm.long_operation_timeout_ms). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +22,7 @@ static CK_RV find_all_body(struct hg_p11 *p, CK_SESSION_HANDLE s, void *arg)
 {
 	struct find_args *a = arg;
 	a->n = 0; /* an operation may be run again (a lost login) */
+	op_searching();
 	static const CK_BBOOL yes = CK_TRUE;
 	CK_ATTRIBUTE tmpl[] = {{CKA_TOKEN, (void *)&yes, sizeof yes}};
 	CK_RV rv = p->f->C_FindObjectsInit(s, tmpl, 1);
@@ -106,6 +107,7 @@ static CK_RV read_one(struct hg_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
 static CK_RV read_body(struct hg_p11 *p, CK_SESSION_HANDLE s, void *arg)
 {
 	struct read_args *a = arg;
+	op_searching(); /* BATCH reads take as long as a search on a slow token */
 	CK_RV rv = CKR_OK;
 	for (size_t i = 0; i < a->n && rv == CKR_OK; i++)
 		rv = read_one(p, s, a->h[i], &a->id[i], &a->ours[i]);
