@@ -292,9 +292,15 @@ static void sess_serve(struct hg_p11 *p, struct p11_sess *s)
 		sess_replace(p, s, CKR_HG_TIMEOUT);
 	op->rv = rv;
 	unsigned st = OP_PENDING;
-	if (atomic_compare_exchange_strong(&op->state, &st, OP_DONE) || st == OP_COMMITTED) {
+	bool handed = atomic_compare_exchange_strong(&op->state, &st, OP_DONE);
+	if (!handed && st == OP_COMMITTED) { /* only this thread moves it on from COMMITTED */
 		atomic_store_explicit(&op->state, OP_DONE, memory_order_release);
-		word_wake(&op->state); /* the caller owns the operation from here on */
+		handed = true;
+	}
+	if (handed) {
+		/* The caller owns the operation from here on (it may have started the next one
+		 * already): op is not touched again. */
+		word_wake(&op->state);
 		return;
 	}
 	arena_clear(op);
