@@ -56,25 +56,46 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=23:
 export LSAN_OPTIONS=suppressions=$root/tests/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-starts=0 kills=0 crashes=0 pg_restarts=0 fault_sets=0
+starts=0 kills=0 crashes=0 refused=0 pg_restarts=0 fault_sets=0
 log() { echo "soak: $(date -u +%H:%M:%S) $*"; }
 
+# Starts the daemon as a supervisor would: a start refused under the current faults (exit
+# status 1 and a "start:" reason, e.g. a session that could not be opened) is tried again, up
+# to 10 times; a start that ends any other way is a crash.
 start_daemon() {
-  starts=$((starts + 1))
-  "$B/hsmgwd" --config "$CFG" 2>"$T/hsmgwd-$starts.log" &
-  daemon=$!
-  for _ in $(seq 1 600); do
-    curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return 0
-    kill -0 "$daemon" 2>/dev/null || break
-    sleep 0.1
+  local attempt rc
+  for attempt in $(seq 1 10); do
+    starts=$((starts + 1))
+    "$B/hsmgwd" --config "$CFG" 2>"$T/hsmgwd-$starts.log" &
+    daemon=$!
+    for _ in $(seq 1 600); do
+      curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return 0
+      kill -0 "$daemon" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$daemon" 2>/dev/null; then
+      log "the daemon did not answer within 60 s (log $T/hsmgwd-$starts.log)"
+      return 1
+    fi
+    wait "$daemon"; rc=$?
+    if [ "$rc" = 1 ] && grep -q ' start: ' "$T/hsmgwd-$starts.log"; then
+      refused=$((refused + 1))
+      log "start refused: $(grep -m1 ' start: ' "$T/hsmgwd-$starts.log" | sed 's/.* start: //'); again"
+    else
+      crashes=$((crashes + 1))
+      log "CRASH at start: exit status $rc (log $T/hsmgwd-$starts.log)"
+    fi
+    sleep 1
   done
-  log "the daemon did not start (see $T/hsmgwd-$starts.log)"
+  daemon=
   return 1
 }
 
 # A daemon that is gone without being killed by the soak crashed.
 check_alive() {
-  if ! kill -0 "$daemon" 2>/dev/null; then
+  if [ -z "$daemon" ]; then
+    start_daemon
+  elif ! kill -0 "$daemon" 2>/dev/null; then
     wait "$daemon"; local rc=$?
     crashes=$((crashes + 1))
     log "CRASH: the daemon exited with status $rc (log $T/hsmgwd-$starts.log); restarting"
@@ -140,9 +161,9 @@ while [ $((SECONDS - t0)) -lt "$SECONDS_TOTAL" ]; do
   if [ "$now" -ge "$next_kill" ] && [ $((now - t0 + 10)) -lt "$SECONDS_TOTAL" ]; then
     check_alive
     log "kill -9 of the daemon, then a restart"
-    kill -KILL "$daemon"; wait "$daemon" 2>/dev/null
+    [ -n "$daemon" ] && { kill -KILL "$daemon"; wait "$daemon" 2>/dev/null; }
     kills=$((kills + 1))
-    start_daemon || break
+    start_daemon || log "no daemon: the load goes on against a closed port"
     next_kill=$((SECONDS + kill_every * 2 / 3 + RANDOM % (kill_every * 2 / 3 + 1)))
   fi
 done
@@ -153,8 +174,8 @@ check_alive
 
 # The end: SIGTERM, exit 0 (LeakSanitizer has run by then). Then one more start and stop: its
 # reconciliation closes the intents that requests cut short by a crash or an outage left open.
-kill -TERM "$daemon"
-wait "$daemon"; final_rc=$?
+final_rc=no-daemon
+if [ -n "$daemon" ]; then kill -TERM "$daemon"; wait "$daemon"; final_rc=$?; fi
 daemon=
 start_daemon && {
   closed=$(grep -o '[0-9]* unanswered requests closed' "$T/hsmgwd-$starts.log" | grep -o '^[0-9]*')
@@ -186,7 +207,7 @@ soak summary ($(date -u +%Y-%m-%dT%H:%M:%SZ)): $SECONDS_TOTAL s, $B/hsmgwd (ASan
   faults:      HSM: $([ -n "$faults" ] && echo "faultp11, $fault_sets rule sets, $fired faults fired" || echo "NOT injected (no faultp11 module)"); $pg_restarts PostgreSQL restarts; $kills kill -9 + restart
   requests:    $total sent: $ok 2xx, $c4 4xx, $c5 5xx (${codes:-none}), $none without an answer
   audit:       $(wc -l <"$T/ok-ids.txt") request ids answered 2xx, $missing without their audit row; verify: $verify
-  daemon:      $starts starts (the last to reconcile: ${closed:-0} intents of cut-short requests closed), $crashes crashes, $sanitizer sanitizer reports, SIGTERM exit status $final_rc
+  daemon:      $starts starts ($refused refused under faults and tried again; the last to reconcile closed ${closed:-0} intents of cut-short requests), $crashes crashes, $sanitizer sanitizer reports, SIGTERM exit status $final_rc
   result:      $([ $ok_all = 1 ] && echo PASS || echo FAIL)
 EOF
 )
