@@ -142,7 +142,7 @@ clean:
 # dictionary, if any, tests/fuzz/<name>.dict. The library is compiled again with clang and
 # -fsanitize=fuzzer-no-link,address,undefined (-Wformat-nonliteral is off: clang, unlike gcc,
 # warns on vsnprintf with a va_list format) and linked without the OpenAPI blob.
-.PHONY: fuzz fuzz-build
+.PHONY: fuzz fuzz-build memcheck
 FUZZ_CC ?= clang
 FUZZ_B := build-fuzz
 FUZZ_SECONDS ?= 60
@@ -169,6 +169,27 @@ fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_B)/fuzz_%)
 # crashes in build-fuzz/crashes/<name>/. One line per target: executions, exec/s, crashes.
 fuzz: fuzz-build
 	@tests/fuzz/run.sh $(FUZZ_B) $(FUZZ_SECONDS) $(FUZZ_B) $(FUZZ_TARGETS)
+
+# ---- memcheck: the API tests against $(B)/hsmgwd (the normal build) under valgrind ----
+# deploy/dev/test.sh's environment, with the daemon's command wrapped in valgrind and every time
+# limit multiplied by MEMCHECK_SLOW. valgrind's report goes to MEMCHECK_LOG. The verdict is
+# valgrind's: any memory error or a definitely lost block fails (tests/valgrind.supp holds
+# third-party leaks only). The API tests' count is printed too; a test that only misses its
+# timing under valgrind does not fail memcheck (make test runs them all at full speed).
+MEMCHECK_LOG ?= $(B)/memcheck.log
+MEMCHECK_SLOW ?= 10
+VALGRIND := valgrind --tool=memcheck --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=97 \
+	--num-callers=40 --suppressions=$(CURDIR)/tests/valgrind.supp --log-file=$(CURDIR)/$(MEMCHECK_LOG)
+memcheck: deps
+	@$(MAKE) --no-print-directory build $(B)/test-api $(B)/libfaultp11.so
+	@rm -f $(MEMCHECK_LOG)
+	@start=$$(date +%s); \
+	HSMGW_DAEMON_WRAPPER="$(VALGRIND)" HSMGW_TEST_SLOW=$(MEMCHECK_SLOW) deploy/dev/test.sh $(B) | tee $(B)/memcheck-tests.log; \
+	echo "== valgrind memcheck, $$(( $$(date +%s) - start )) s: $(MEMCHECK_LOG)"; \
+	echo "API tests under valgrind: $$(tail -n 1 $(B)/memcheck-tests.log)"; \
+	grep -E 'ERROR SUMMARY|definitely lost|indirectly lost|possibly lost|still reachable|suppressed:' \
+	  $(MEMCHECK_LOG) 2>/dev/null | sed 's/^==[0-9]*== *//'; \
+	grep -q 'ERROR SUMMARY: 0 errors' $(MEMCHECK_LOG) 2>/dev/null || { echo "memcheck: FAILED"; exit 1; }
 
 # ---- the soak (issue 9, deploy/dev/soak.sh): long, not part of make test ----
 # SOAK_SECONDS (600) of bounded loopback load (SOAK_RATE req/s, default 40) from build/soakload

@@ -41,6 +41,14 @@ jq '.tenants += [.tenants[0] + {name: "initech", issuer: "https://initech.dev.hs
                                 max_concurrent: 2}]
     | .http.request_timeout_seconds = 3' \
   "$VAR/hsmgw.json" >"$T/cfg.json" && mv "$T/cfg.json" "$VAR/hsmgw.json"
+# Under valgrind (make memcheck) the daemon is many times slower: its own waits for a session,
+# a pooled connection and its audit row's commit grow like the tests' limits (from the
+# documented defaults, within the configuration's bounds).
+if [ -n "$wrapper" ]; then
+  jq --argjson f "$slow" '.hsm.wait_ms = ([2000 * $f, 60000] | min) | .database.wait_ms = ([2000 * $f, 60000] | min)
+      | .audit.commit_timeout_ms = ([5000 * $f, 600000] | min)' "$VAR/hsmgw.json" >"$T/cfg.json" &&
+    mv "$T/cfg.json" "$VAR/hsmgw.json"
+fi
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=23
 export LSAN_OPTIONS=suppressions=$root/tests/lsan.supp:print_suppressions=0
