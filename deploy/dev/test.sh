@@ -100,10 +100,10 @@ done
 # The fuzz targets (make fuzz-build), a few seconds each from their seeds (new inputs and
 # crashes go to build-fuzz/smoke/): a crash fails the run; each target counts as one check.
 if [ -z "$wrapper" ] && compgen -G "$root/build-fuzz/fuzz_*" >/dev/null; then
-  echo "== fuzz targets, ${HSMGW_FUZZ_SECONDS:-5} s each"
+  echo "== fuzz targets, ${HSMGW_FUZZ_SECONDS:-3} s each"
   targets=()
   for f in "$root"/build-fuzz/fuzz_*; do targets+=("${f##*/fuzz_}"); done
-  "$root/tests/fuzz/run.sh" "$root/build-fuzz" "${HSMGW_FUZZ_SECONDS:-5}" "$root/build-fuzz/smoke" "${targets[@]}" |
+  "$root/tests/fuzz/run.sh" "$root/build-fuzz" "${HSMGW_FUZZ_SECONDS:-3}" "$root/build-fuzz/smoke" "${targets[@]}" |
     tee "$T/fuzz.log"
   [ "${PIPESTATUS[0]}" = 0 ] || failed=1
   fuzz_bad=$(grep '^fuzz ' "$T/fuzz.log" | grep -vc ' 0 crashes$')
