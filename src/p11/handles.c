@@ -99,10 +99,13 @@ CK_RV objects_find(struct hg_p11 *p, CK_SESSION_HANDLE s, const hg_uuid *id, con
 	    {CKA_CLASS, (void *)cls, sizeof *cls},
 	};
 	CK_RV rv = p->f->C_FindObjectsInit(s, tmpl, cls ? 2 : 1);
-	if (rv != CKR_OK)
+	if (rv != CKR_OK) {
+		op_searched();
 		return rv;
+	}
 	rv = p->f->C_FindObjects(s, out, max, n);
 	CK_RV frv = p->f->C_FindObjectsFinal(s);
+	op_searched();
 	if (rv == CKR_OK)
 		rv = frv;
 	/* A token that lost the login finds no private object and says nothing else: nothing

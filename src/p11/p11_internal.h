@@ -35,6 +35,8 @@ struct p11_op {
 	int64_t begun_us;            /* time_mono_us() at op_begin */
 	_Atomic int64_t deadline_us; /* time_mono_us(); 0: none (no session threads) */
 	_Atomic unsigned state;      /* a futex word: op_state in pool.c */
+	_Atomic unsigned bell;       /* a futex word the caller sleeps on: rung when state or the deadline
+					changes (pool.c) */
 	CK_RV rv;
 	struct p11_sess *s;
 	hg_uuid cached[4]; /* keys whose handles came from the cache in this run (op_note_cached) */
@@ -176,6 +178,9 @@ bool op_commit(struct p11_op *op);
 /* Called before a search of the token (C_FindObjects, which SoftHSM answers by reading every
  * object): the running operation gets the long deadline, as key creation does. */
 void op_searching(void);
+/* Called when the search is over: the rest of the operation gets the ordinary deadline again,
+ * counted from now (a call that hangs after a slow search is still given up in time). */
+void op_searched(void);
 /* Notes that the running operation (on this thread) took the handle of key id from the cache,
  * so that a handle the token no longer knows is looked up again (op_run). */
 void op_note_cached(const hg_uuid *id);

@@ -70,6 +70,13 @@ static void word_wake(_Atomic unsigned *w)
 	syscall(SYS_futex, (unsigned *)w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
+/* Wakes the caller waiting for op (op_wait), who then reads its state and deadline again. */
+static void ring(struct p11_op *op)
+{
+	atomic_fetch_add(&op->bell, 1);
+	word_wake(&op->bell);
+}
+
 /* ---- the arena ---- */
 
 void *op_alloc(struct p11_op *op, size_t n)
@@ -215,6 +222,20 @@ void op_searching(void)
 		atomic_store(&op->deadline_us, longer); /* the caller reads it again when it wakes */
 }
 
+void op_searched(void)
+{
+	struct p11_op *op = running;
+	if (!op || !atomic_load(&op->deadline_us) || (op->flags & OP_CREATES))
+		return;
+	/* The calls after the search have the ordinary deadline, counted from now. */
+	int64_t ms = (int64_t)op->s->p->op_timeout_ms * 1000, now = time_mono_us();
+	int64_t d = op->begun_us + ms > now + ms ? op->begun_us + ms : now + ms;
+	if (d < atomic_load(&op->deadline_us)) {
+		atomic_store(&op->deadline_us, d);
+		ring(op); /* the caller sleeps until the longer one: it must look again */
+	}
+}
+
 void op_note_cached(const hg_uuid *id)
 {
 	if (running && running->n_cached < sizeof running->cached / sizeof *running->cached)
@@ -299,8 +320,8 @@ static void sess_serve(struct hg_p11 *p, struct p11_sess *s)
 	}
 	if (handed) {
 		/* The caller owns the operation from here on (it may have started the next one
-		 * already): op is not touched again. */
-		word_wake(&op->state);
+		 * already; a ring then only makes it look once more). */
+		ring(op);
 		return;
 	}
 	arena_clear(op);
@@ -326,24 +347,23 @@ static void *sess_main(void *arg)
 /* Gives op up at its deadline, unless its state is no longer `seen`; true if it did. */
 static bool op_abandon(struct hg_p11 *p, struct p11_op *op, unsigned seen);
 
-/* Waits for the session's thread until the deadline. */
+/* Waits for the session's thread until the deadline. The bell is read before the state and
+ * the deadline, so a change after that reading makes the sleep return at once. */
 static CK_RV op_wait(struct hg_p11 *p, struct p11_op *op)
 {
 	for (;;) {
+		unsigned bell = atomic_load(&op->bell);
 		unsigned st = atomic_load_explicit(&op->state, memory_order_acquire);
 		if (st == OP_DONE)
 			return op->rv;
-		if (st == OP_COMMITTED) { /* the objects are made; only bookkeeping is left */
-			word_wait(&op->state, st, 0);
-			continue;
-		}
-		int64_t deadline = atomic_load(&op->deadline_us);
-		if (time_mono_us() >= deadline) {
+		/* COMMITTED: the objects are made; only bookkeeping is left, whatever the time. */
+		int64_t deadline = st == OP_COMMITTED ? 0 : atomic_load(&op->deadline_us);
+		if (deadline && time_mono_us() >= deadline) {
 			if (op_abandon(p, op, st))
 				return CKR_HG_TIMEOUT;
-			continue; /* it has just finished */
+			continue; /* it has just finished, or committed */
 		}
-		word_wait(&op->state, st, deadline);
+		word_wait(&op->bell, bell, deadline);
 	}
 }
 
