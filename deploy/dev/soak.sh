@@ -187,7 +187,6 @@ final_rc=no-daemon
 if [ -n "$daemon" ]; then kill -TERM "$daemon"; wait "$daemon"; final_rc=$?; fi
 daemon=
 start_daemon && {
-  closed=$(grep -o '[0-9]* unanswered requests closed' "$T/hsmgwd-$starts.log" | grep -o '^[0-9]*')
   kill -TERM "$daemon"; wait "$daemon"; rc=$?; daemon=
   [ "$rc" = 0 ] || final_rc=$rc
 }
@@ -204,6 +203,10 @@ missing=$(grep -c . "$T/missing.txt")
 "$TB/hsmgwctl" --config "$CFG" audit public-key >"$T/audit.pem" 2>/dev/null
 verify=$("$TB/hsmgwctl" --config "$CFG" audit verify --public-key "$T/audit.pem" 2>&1); verify_rc=$?
 sanitizer=$(cat "$T"/hsmgwd-*.log | grep -cE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:')
+# What the start-up reconciliations did, over every start.
+read -r rc_orphans rc_closed < <(cat "$T"/hsmgwd-*.log | grep ' reconcile: .* key IDs on the token' |
+  sed -E 's/.* \(([0-9]+) destroyed.*, ([0-9]+) unanswered requests closed.*/\1 \2/' |
+  awk '{o += $1; c += $2} END {print o + 0, c + 0}')
 
 read -r total ok c4 c5 none < <(awk '{n++} $2>=200&&$2<300{o++} $2>=400&&$2<500{f++} $2>=500{s++} $2==0{z++}
   END {print n+0, o+0, f+0, s+0, z+0}' "$T/requests.txt")
@@ -216,7 +219,8 @@ soak summary ($(date -u +%Y-%m-%dT%H:%M:%SZ)): $SECONDS_TOTAL s, $B/hsmgwd (ASan
   faults:      HSM: $([ -n "$faults" ] && echo "faultp11, $fault_sets rule sets, $fired faults fired" || echo "NOT injected (no faultp11 module)"); $pg_restarts PostgreSQL restarts; $kills kill -9 + restart
   requests:    $total sent: $ok 2xx, $c4 4xx, $c5 5xx (${codes:-none}), $none without an answer
   audit:       $(wc -l <"$T/ok-ids.txt") request ids answered 2xx, $missing without their audit row; verify: $verify
-  daemon:      $starts starts ($refused refused and tried again; the last to reconcile closed ${closed:-0} intents of cut-short requests), $crashes crashes, $sanitizer sanitizer reports, SIGTERM exit status $final_rc
+  daemon:      $starts starts ($refused refused and tried again), $crashes crashes, $sanitizer sanitizer reports, SIGTERM exit status $final_rc
+  reconciled:  at the restarts, $rc_orphans HSM objects without a key version destroyed and $rc_closed intents of cut-short requests closed
   result:      $([ $ok_all = 1 ] && echo PASS || echo FAIL)
 EOF
 )
