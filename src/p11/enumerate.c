@@ -2,7 +2,7 @@
  * with the key metadata (keys/reconcile.c). Never on a request's path: one operation finds every
  * token object, then operations of up to BATCH objects read three attributes of each (object
  * handles hold for every session of the process). Both walk the whole token, so both take the
- * long deadline of searches (op_searching: hsm.long_operation_timeout_ms). */
+ * long deadline of searches (op_searching … op_searched: hsm.long_operation_timeout_ms). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +45,7 @@ static CK_RV find_all_body(struct hg_p11 *p, CK_SESSION_HANDLE s, void *arg)
 		a->n += got;
 	}
 	CK_RV frv = p->f->C_FindObjectsFinal(s);
+	op_searched();
 	return rv == CKR_OK ? frv : rv;
 }
 
@@ -111,6 +112,7 @@ static CK_RV read_body(struct hg_p11 *p, CK_SESSION_HANDLE s, void *arg)
 	CK_RV rv = CKR_OK;
 	for (size_t i = 0; i < a->n && rv == CKR_OK; i++)
 		rv = read_one(p, s, a->h[i], &a->id[i], &a->ours[i]);
+	op_searched();
 	return rv;
 }
 
