@@ -135,7 +135,7 @@ bench-soak:
 	@BIN=$(B) BENCH_SOAK=$${BENCH_SOAK:-300} bench/run.sh
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 # ---- fuzzing (tests/fuzz/): libFuzzer targets, built with clang into build-fuzz/ ----
 # Each tests/fuzz/fuzz_<name>.c is one target; its seeds are tests/fuzz/corpus/<name>/ and its

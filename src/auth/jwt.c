@@ -7,6 +7,7 @@
  * signature with the tenant's key are the claims trusted. */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -335,12 +336,13 @@ static hg_err check_claims(const struct tenant_key *t, json_t *claims, time_t no
 	json_t *exp = json_object_get(claims, "exp"), *nbf = json_object_get(claims, "nbf");
 	if (!json_is_integer(exp))
 		return deny(detail, len, "token has no exp claim");
-	if (json_integer_value(exp) + HG_JWT_LEEWAY_S < now)
+	/* Compared with now ∓ the leeway, never claim ± leeway: a claim may be any 64-bit value. */
+	if (json_integer_value(exp) < (json_int_t)now - HG_JWT_LEEWAY_S)
 		return deny(detail, len, "token expired");
-	if (nbf && (!json_is_integer(nbf) || json_integer_value(nbf) - HG_JWT_LEEWAY_S > now))
+	if (nbf && (!json_is_integer(nbf) || json_integer_value(nbf) > (json_int_t)now + HG_JWT_LEEWAY_S))
 		return deny(detail, len, "token not valid yet (nbf)");
 	json_t *iat = json_object_get(claims, "iat");
-	if (iat && (!json_is_integer(iat) || json_integer_value(iat) - HG_JWT_LEEWAY_S > now))
+	if (iat && (!json_is_integer(iat) || json_integer_value(iat) > (json_int_t)now + HG_JWT_LEEWAY_S))
 		return deny(detail, len, "token issued in the future (iat)");
 	if (!audience_ok(json_object_get(claims, "aud"), t->cfg->audience))
 		return deny(detail, len, "token audience does not match");
@@ -353,7 +355,8 @@ static hg_err check_claims(const struct tenant_key *t, json_t *claims, time_t no
 	who->tenant = t->cfg;
 	snprintf(who->sub, sizeof who->sub, "%s", sub);
 	who->scopes = scope ? parse_scopes(json_string_value(scope)) : 0;
-	*valid_until = json_integer_value(exp) + HG_JWT_LEEWAY_S;
+	json_int_t e = json_integer_value(exp);
+	*valid_until = e > INT64_MAX - HG_JWT_LEEWAY_S ? INT64_MAX : e + HG_JWT_LEEWAY_S;
 	return HG_OK;
 }
 

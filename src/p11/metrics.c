@@ -72,6 +72,8 @@ void p11_metrics(struct hg_p11 *p, struct hg_prom *out)
 		char code[24];
 		if (p->stats.err[i].rv == (CK_RV)-1)
 			snprintf(code, sizeof code, "other");
+		else if (p->stats.err[i].rv == CKR_HG_TIMEOUT)
+			snprintf(code, sizeof code, "timeout");
 		else
 			snprintf(code, sizeof code, "0x%08lx", (unsigned long)p->stats.err[i].rv);
 		prom_labels(labels, sizeof labels, "node", p->info.node, "code", code, (const char *)NULL);

@@ -301,12 +301,9 @@ END_TEST
 
 /* "Bearer <token>" HS256-signed by hand with secret, for headers libjwt 1.10 will not write
  * (it always sets typ to JWT); the caller frees. */
-static char *bearer_hs256_raw(const char *header_json, const char *secret)
+static char *hs256_token(const char *secret, const char *header_json, const char *claims)
 {
-	char claims[256], h64[256], c64[512], sig64[64], signing[800];
-	snprintf(claims, sizeof claims,
-		 "{\"iss\":\"https://acme/\",\"sub\":\"alice\",\"aud\":\"hsmgw\",\"scope\":\"keys:read\",\"exp\":%lld}",
-		 (long long)time(NULL) + 300);
+	char h64[256], c64[600], sig64[64], signing[900];
 	b64url_encode((const uint8_t *)header_json, strlen(header_json), h64);
 	b64url_encode((const uint8_t *)claims, strlen(claims), c64);
 	snprintf(signing, sizeof signing, "%s.%s", h64, c64);
@@ -318,6 +315,26 @@ static char *bearer_hs256_raw(const char *header_json, const char *secret)
 	char *out = malloc(strlen(signing) + strlen(sig64) + 16);
 	sprintf(out, "Bearer %s.%s", signing, sig64);
 	return out;
+}
+
+/* "Bearer <token>" HS256-signed by hand with secret, for headers libjwt 1.10 will not write
+ * (it always sets typ to JWT); the caller frees. */
+static char *bearer_hs256_raw(const char *header_json, const char *secret)
+{
+	char claims[256];
+	snprintf(claims, sizeof claims,
+		 "{\"iss\":\"https://acme/\",\"sub\":\"alice\",\"aud\":\"hsmgw\",\"scope\":\"keys:read\",\"exp\":%lld}",
+		 (long long)time(NULL) + 300);
+	return hs256_token(secret, header_json, claims);
+}
+
+/* The same with exp as given and extra claims appended (",\"nbf\":…"). */
+static char *bearer_hs256_claims(const char *secret, const char *exp, const char *extra)
+{
+	char claims[400];
+	snprintf(claims, sizeof claims, "{\"iss\":\"https://acme/\",\"sub\":\"alice\",\"aud\":\"hsmgw\",\"exp\":%s%s}",
+		 exp, extra);
+	return hs256_token(secret, "{\"alg\":\"HS256\"}", claims);
 }
 
 START_TEST(test_typ_is_checked_when_configured)
@@ -390,6 +407,44 @@ START_TEST(test_a_key_that_does_not_suit_the_algorithms_stops_the_start)
 	ck_assert_str_eq(reload(), "");
 	unlink(rsa_pub);
 	unlink(secret);
+}
+END_TEST
+
+START_TEST(test_extreme_time_claims_are_judged_without_overflow)
+{
+	/* HS256 by hand (bearer_hs256_raw's claims are fixed): the tenant is switched to a secret. */
+	const char *secret = "a secret of thirty-two bytes or more";
+	char path[300];
+	snprintf(path, sizeof path, "%s/hs2.secret", dir);
+	FILE *f = fopen(path, "w");
+	fputs(secret, f);
+	fclose(f);
+	tenants[0].algorithms = 1u << HG_ALG_HS256;
+	tenants[0].key_file = path;
+	ck_assert_str_eq(reload(), "");
+	static const struct {
+		const char *extra;
+		hg_err want;
+	} cases[] = {
+	    {",\"nbf\":-9223372036854775808", HG_OK},
+	    {",\"iat\":-9223372036854775808", HG_OK},
+	    {",\"nbf\":9223372036854775807", HG_E_UNAUTHENTICATED},
+	    {",\"iat\":9223372036854775807", HG_E_UNAUTHENTICATED},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char *h = bearer_hs256_claims(secret, "9223372036854775807", cases[i].extra), detail[128] = "";
+		struct hg_principal who;
+		ck_assert_msg(verify(h, &who, detail) == cases[i].want, "%s: %s", cases[i].extra, detail);
+		free(h);
+	}
+	char *h = bearer_hs256_claims(secret, "-9223372036854775808", ""), detail[128] = "";
+	struct hg_principal who;
+	ck_assert_int_eq(verify(h, &who, detail), HG_E_UNAUTHENTICATED);
+	ck_assert_str_eq(detail, "token expired");
+	free(h);
+	tenants[0].algorithms = 1u << HG_ALG_ES256;
+	tenants[0].key_file = acme_pub;
+	unlink(path);
 }
 END_TEST
 
@@ -501,6 +556,7 @@ Suite *suite_auth(void)
 	tcase_add_test(tc, test_iat_in_the_future_is_refused);
 	tcase_add_test(tc, test_several_keys_are_chosen_by_kid);
 	tcase_add_test(tc, test_typ_is_checked_when_configured);
+	tcase_add_test(tc, test_extreme_time_claims_are_judged_without_overflow);
 	tcase_add_test(tc, test_a_key_that_does_not_suit_the_algorithms_stops_the_start);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("token_cache");
