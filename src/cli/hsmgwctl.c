@@ -112,6 +112,41 @@ static int cmd_token(const struct hg_config *cfg, int argc, char **argv)
 	return 0;
 }
 
+/* What the key-changing commands (lifecycle run, keys reconcile) work with: the HSM, the
+ * database, and an audit trail of their own chain (<chain>-ctl: the daemon's chain belongs to
+ * the daemon). Without `audited` (a dry run) there is no trail. */
+struct ctl_keys {
+	struct hg_keys keys;
+	struct hg_audit_signer *signer;
+	char chain[160];
+};
+
+static bool ctl_keys_open(const struct hg_config *cfg, bool audited, struct ctl_keys *k)
+{
+	char err[512];
+	*k = (struct ctl_keys){0};
+	if (!(k->keys.p11 = p11_open(cfg, err, sizeof err))) {
+		fprintf(stderr, "hsmgwctl: %s\n", err);
+		return false;
+	}
+	k->keys.db = db_open(cfg->db_conninfo, 1, cfg->db_wait_ms);
+	snprintf(k->chain, sizeof k->chain, "%s-ctl", cfg->audit_chain_id);
+	if (!audited)
+		return true;
+	if (!(k->signer = audit_signer_open(k->keys.p11, err, sizeof err)))
+		fprintf(stderr, "hsmgwctl: %s; this run's audit rows get no checkpoint\n", err);
+	k->keys.audit = audit_start(cfg, k->chain, k->signer);
+	return true;
+}
+
+static void ctl_keys_close(struct ctl_keys *k)
+{
+	audit_stop(k->keys.audit);
+	audit_signer_close(k->signer);
+	db_close(k->keys.db);
+	p11_close(k->keys.p11);
+}
+
 /* One scheduler pass, as the daemon's scheduler thread makes them. --at lets an operator
  * (or a test) apply what will be due at a later time, against the same database and HSM. */
 static int cmd_lifecycle(const struct hg_config *cfg, int argc, char **argv)
@@ -130,31 +165,16 @@ static int cmd_lifecycle(const struct hg_config *cfg, int argc, char **argv)
 			return 2;
 		}
 	}
-	char err[512];
-	struct hg_p11 *p11 = p11_open(cfg, err, sizeof err);
-	if (!p11) {
-		fprintf(stderr, "hsmgwctl: %s\n", err);
+	struct ctl_keys k;
+	if (!ctl_keys_open(cfg, true, &k))
 		return 1;
-	}
-	struct hg_db *db = db_open(cfg->db_conninfo, 1, cfg->db_wait_ms);
-	/* Its own audit chain: the daemon's chain belongs to the daemon. */
-	char chain[160];
-	snprintf(chain, sizeof chain, "%s-ctl", cfg->audit_chain_id);
-	struct hg_audit_signer *signer = audit_signer_open(p11, err, sizeof err);
-	if (!signer)
-		fprintf(stderr, "hsmgwctl: %s; this run's audit rows get no checkpoint\n", err);
-	struct hg_audit *audit = audit_start(cfg, chain, signer);
-	struct hg_keys keys = {.db = db, .p11 = p11, .audit = audit};
 	unsigned applied = 0, failed = 0;
-	hg_err e = keys_lifecycle_run(&keys, at, &applied, &failed);
+	hg_err e = keys_lifecycle_run(&k.keys, at, &applied, &failed);
 	if (e == HG_OK)
 		printf("lifecycle: %u changes applied, %u failed\n", applied, failed);
 	else
 		fprintf(stderr, "hsmgwctl: lifecycle run: %s\n", hg_err_code(e));
-	audit_stop(audit);
-	audit_signer_close(signer);
-	db_close(db);
-	p11_close(p11);
+	ctl_keys_close(&k);
 	return e == HG_OK && failed == 0 ? 0 : 1;
 }
 
@@ -167,23 +187,13 @@ static int cmd_keys(const struct hg_config *cfg, int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	char err[512];
-	struct hg_p11 *p11 = p11_open(cfg, err, sizeof err);
-	if (!p11) {
-		fprintf(stderr, "hsmgwctl: %s\n", err);
+	struct ctl_keys k;
+	if (!ctl_keys_open(cfg, !dry, &k))
 		return 1;
-	}
-	struct hg_db *db = db_open(cfg->db_conninfo, 1, cfg->db_wait_ms);
-	char chain[160];
-	snprintf(chain, sizeof chain, "%s-ctl", cfg->audit_chain_id);
-	struct hg_audit_signer *signer = dry ? NULL : audit_signer_open(p11, err, sizeof err);
-	if (!dry && !signer)
-		fprintf(stderr, "hsmgwctl: %s; this run's audit rows get no checkpoint\n", err);
-	struct hg_audit *audit = dry ? NULL : audit_start(cfg, chain, signer);
-	struct hg_keys keys = {.db = db, .p11 = p11, .audit = audit};
 	struct hg_reconcile_report r;
-	const struct hg_reconcile_opts o = {.own_chain = chain, .grace_s = cfg->keys_reconcile_grace_s, .dry_run = dry};
-	hg_err e = keys_reconcile(&keys, &o, &r);
+	const struct hg_reconcile_opts o = {
+	    .own_chain = k.chain, .grace_s = cfg->keys_reconcile_grace_s, .dry_run = dry};
+	hg_err e = keys_reconcile(&k.keys, &o, &r);
 	if (e == HG_OK) {
 		json_t *orphans = json_array(), *missing = json_array();
 		char id[HG_UUID_STR_LEN + 1];
@@ -208,10 +218,7 @@ static int cmd_keys(const struct hg_config *cfg, int argc, char **argv)
 	} else {
 		fprintf(stderr, "hsmgwctl: keys reconcile: %s\n", hg_err_code(e));
 	}
-	audit_stop(audit);
-	audit_signer_close(signer);
-	db_close(db);
-	p11_close(p11);
+	ctl_keys_close(&k);
 	/* 3: something is left for an operator (as audit verify's 3: look at it). */
 	return e != HG_OK ? 1 : r.missing || r.orphans_failed || (!dry && r.deferred) ? 3 : 0;
 }
