@@ -98,7 +98,7 @@ struct hg_server_deps {
 	struct hg_audit *audit;
 	const char *hsm_node; /* written into audit rows of requests that used the HSM */
 	const struct hg_idempotency *idempotency;
-	struct hg_req_metrics *metrics; /* requests are counted here (NULL: not counted) */
+	struct hg_req_metrics *metrics; /* requests are counted here (required) */
 	void *app;
 };
 

@@ -35,8 +35,9 @@ void req_metrics_free(struct hg_req_metrics *m);
 /* route is an index in the route table, or n_routes for a request no route matched; tenant
  * an index in the configuration's tenants, or n_tenants when the caller is not known. */
 void req_metrics_observe(struct hg_req_metrics *m, size_t route, size_t tenant, unsigned status, int64_t us);
-/* Requests being served (+1 when one starts, -1 when it is answered). */
-void req_metrics_in_flight(struct hg_req_metrics *m, int delta);
+/* Requests being served: +1 when one starts, -1 when it is done; returns the count after the
+ * change (0 to read it). The server's drain at shutdown waits on it too. */
+long req_metrics_in_flight(struct hg_req_metrics *m, int delta);
 
 /* ---- the text format ---- */
 struct hg_prom {

@@ -36,9 +36,8 @@ struct hg_server {
 	struct quota *quota; /* one per tenant, in the configuration's order */
 	struct hg_tls *tls;  /* NULL: plain HTTP */
 
-	atomic_uint in_flight; /* requests between their headers and their completion */
-	atomic_bool draining;  /* http_drain: answers close their connections */
-	MHD_socket quiesced;   /* the listening socket after http_drain, closed by http_stop */
+	atomic_bool draining; /* http_drain: answers close their connections */
+	MHD_socket quiesced;  /* the listening socket after http_drain, closed by http_stop */
 };
 
 /* Per-request state: the public part handlers see, and the dispatcher's own. */
@@ -435,7 +434,6 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
 		if (!st)
 			return MHD_NO;
 		*con_cls = st;
-		atomic_fetch_add(&s->in_flight, 1);
 		req_metrics_in_flight(s->deps.metrics, 1);
 		st->t0 = time_mono_us();
 		st->r.conn = c;
@@ -488,7 +486,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	if (!st)
 		return;
 	req_metrics_in_flight(s->deps.metrics, -1);
-	atomic_fetch_sub(&s->in_flight, 1);
 	if (st->counted)
 		atomic_fetch_sub(&st->counted->in_flight, 1);
 	json_decref(st->r.json);
@@ -552,6 +549,10 @@ struct hg_server *http_start(const struct hg_server_deps *deps, char *err, size_
 		snprintf(err, len, "listen.address %s is not an IPv4 address", deps->cfg->listen_address);
 		return NULL;
 	}
+	if (!deps->metrics) { /* it also counts the requests in flight that shutdown waits for */
+		snprintf(err, len, "the server needs its request counters");
+		return NULL;
+	}
 	struct hg_server *s = calloc(1, sizeof *s);
 	s->deps = *deps;
 	s->quiesced = MHD_INVALID_SOCKET;
@@ -602,10 +603,10 @@ unsigned http_drain(struct hg_server *s, unsigned deadline_ms)
 	else
 		log_warn("http: cannot stop accepting connections before the daemon stops");
 	int64_t end = time_mono_us() + (int64_t)deadline_ms * 1000;
-	unsigned n;
-	while ((n = atomic_load(&s->in_flight)) > 0 && time_mono_us() < end)
+	long n;
+	while ((n = req_metrics_in_flight(s->deps.metrics, 0)) > 0 && time_mono_us() < end)
 		usleep(10 * 1000);
-	return n;
+	return n > 0 ? (unsigned)n : 0;
 }
 
 void http_stop(struct hg_server *s)

@@ -82,10 +82,9 @@ void req_metrics_observe(struct hg_req_metrics *m, size_t route, size_t tenant, 
 	hist_observe(&m->hist[route], us);
 }
 
-void req_metrics_in_flight(struct hg_req_metrics *m, int delta)
+long req_metrics_in_flight(struct hg_req_metrics *m, int delta)
 {
-	if (m)
-		atomic_fetch_add_explicit(&m->in_flight, delta, memory_order_relaxed);
+	return m ? atomic_fetch_add_explicit(&m->in_flight, delta, memory_order_relaxed) + delta : 0;
 }
 
 /* ---- text ---- */
